@@ -1,0 +1,35 @@
+# Two entry points (see README): `make run` sets up and runs the main job, `make test` sets up and runs the tests.
+# torch is installed FIRST and pinned to the CPU build: an unpinned torch pulls a multi-GB CUDA build.
+# On machines without a local CPU wheel, point pip at PyTorch's CPU index:
+#   make test TORCH_INDEX=https://download.pytorch.org/whl/cpu
+PYTHON ?= python3
+VENV ?= .venv
+TORCH_VERSION ?= 2.13.0
+TORCH_INDEX ?=
+DATA ?= ../shared/datasets/emotion
+BIN = $(VENV)/bin
+STAMP = $(VENV)/.kdedge-installed
+
+.PHONY: setup run test lint clean
+
+setup: $(STAMP)
+
+$(STAMP): setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --upgrade pip
+	$(BIN)/python -m pip install torch==$(TORCH_VERSION) $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
+	$(BIN)/python -m pip install -e ".[dev]"
+	touch $@
+
+run: setup
+	$(BIN)/kdedge baseline tfidf-lr --data $(DATA) --output runs/baseline-tfidf-lr.json
+	$(BIN)/kdedge baseline mlp --data $(DATA) --output runs/baseline-mlp.json --save runs/baseline-mlp
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+lint: setup
+	$(BIN)/ruff check toolkit tests benchmarks
+
+clean:
+	rm -rf $(VENV) runs

@@ -1,0 +1,38 @@
+import json
+import subprocess
+import sys
+
+
+def kdedge(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "kdedge", *args], capture_output=True, text=True, cwd=cwd)
+
+
+def test_baseline_command_writes_a_result(emotion_small, tmp_path):
+    out = tmp_path / "result.json"
+    proc = kdedge("baseline", "tfidf-lr", "--data", str(emotion_small), "--output", str(out), "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(out.read_text())
+    assert result["model"] == "tfidf-lr" and result["split"] == "test"
+    assert "baseline tfidf-lr" in result["command"]
+    assert "accuracy" in proc.stdout
+
+
+def test_bad_data_is_one_line_and_exit_1(tmp_path):
+    (tmp_path / "train.jsonl").write_text('{"text": "a", "label": "x"}\n', encoding="utf-8")
+    (tmp_path / "test.jsonl").write_text('{"text": "b"}\n', encoding="utf-8")
+    proc = kdedge("baseline", "mlp", "--data", str(tmp_path), "--quiet")
+    assert proc.returncode == 1
+    assert proc.stderr.strip() == "Error: test.jsonl line 1: missing column 'label'"
+    assert "Traceback" not in proc.stderr
+
+
+def test_missing_folder_and_unknown_baseline(tmp_path):
+    proc = kdedge("baseline", "mlp", "--data", str(tmp_path / "absent"))
+    assert proc.returncode == 1 and proc.stderr.strip().startswith("Error: ") and "no such folder" in proc.stderr
+    proc = kdedge("baseline", "svm")
+    assert proc.returncode == 2 and "Invalid value" in proc.stderr
+
+
+def test_help_lists_the_commands():
+    proc = kdedge("--help")
+    assert proc.returncode == 0 and "baseline" in proc.stdout and "teacher" in proc.stdout

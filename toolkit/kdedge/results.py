@@ -1,0 +1,132 @@
+"""Result files: every figure kdedge reports is written with the command, versions, data checksums and seed."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import json
+import os
+import platform
+import shlex
+import shutil
+import sys
+import tempfile
+from collections.abc import Iterator
+from importlib import metadata
+from pathlib import Path
+
+from . import __version__
+from .errors import KdedgeError
+
+_LIBRARIES = (
+    "torch",
+    "transformers",
+    "datasets",
+    "numpy",
+    "scikit-learn",
+    "onnx",
+    "onnxruntime",
+    "openvino",
+    "nncf",
+)
+
+
+def versions() -> dict[str, str]:
+    """Installed versions of the libraries that shape results (read from metadata: nothing is imported)."""
+    found = {"python": platform.python_version(), "kdedge": __version__}
+    for name in _LIBRARIES:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return found
+
+
+def machine() -> dict:
+    """CPU model, core count and ISA features that matter for speed."""
+    info = {"platform": platform.platform(), "machine": platform.machine(), "cpu_count": os.cpu_count()}
+    try:
+        cpuinfo = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return info
+    for line in cpuinfo.splitlines():
+        if line.startswith("model name") and "cpu" not in info:
+            info["cpu"] = line.split(":", 1)[1].strip()
+        if line.startswith("flags"):
+            flags = set(line.split(":", 1)[1].split())
+            wanted = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_tile", "amx_bf16", "amx_int8")
+            info["isa"] = [flag for flag in wanted if flag in flags]
+            break
+    return info
+
+
+def command_line() -> str:
+    """The command that is running, as a user would type it."""
+    if Path(sys.argv[0]).name == "kdedge":
+        return shlex.join(["kdedge", *sys.argv[1:]])
+    return shlex.join(["python", *sys.argv])
+
+
+def record(model: str, dataset: dict, split: str, metrics: dict, params: int, seed: int | None, **extra) -> dict:
+    """One result record in the schema shared by baselines, teachers, students and benchmarks."""
+    return {
+        "model": model,
+        "dataset": dataset,
+        "split": split,
+        **{key: metrics[key] for key in ("accuracy", "macro_f1")},
+        "params": params,
+        "seed": seed,
+        **extra,
+        "metrics": metrics,
+        "versions": versions(),
+        "machine": machine(),
+        "command": command_line(),
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def write_json(path: str | Path, data: object) -> None:
+    """Write JSON atomically: a reader sees the old file or the complete new one, never half of it."""
+    write_bytes(path, (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
+
+
+def write_bytes(path: str | Path, payload: bytes) -> None:
+    """Write a file atomically (temporary file in the same folder, fsync, rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(payload)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@contextlib.contextmanager
+def atomic_folder(path: str | Path, force: bool = False) -> Iterator[Path]:
+    """Build a folder under a temporary name and rename it into place only when the block succeeds.
+
+    An interrupted save leaves the previous folder (or nothing) behind, never a half-written one.
+    """
+    path = Path(path)
+    if path.exists() and not force:
+        raise KdedgeError(f"{path} already exists (use --force to overwrite)")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    try:
+        yield tmp
+        if path.exists():
+            old = path.with_name(f".{path.name}.old")
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(path, old)
+            os.replace(tmp, path)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise

