@@ -36,3 +36,34 @@ def emotion_small(tmp_path_factory) -> Path:
     for split, limit in (("train", 2000), ("validation", 400), ("test", 400)):
         write_jsonl(folder / f"{split}.jsonl", read_jsonl(EMOTION / f"{split}.jsonl", limit))
     return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_bert(tmp_path_factory, emotion_small) -> Path:
+    """A randomly initialised 2-layer BERT with a word-level vocabulary of the subset: a base model folder
+    that loads through the Auto classes without touching the hub."""
+    from collections import Counter
+
+    from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
+
+    folder = tmp_path_factory.mktemp("tiny_bert")
+    counts = Counter(w for r in read_jsonl(emotion_small / "train.jsonl") for w in r["text"].split())
+    words = [w for w, _ in counts.most_common(2000)]
+    (folder / "vocab.txt").write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words]) + "\n")
+    tokenizer = BertTokenizerFast(vocab_file=str(folder / "vocab.txt"))
+    config = BertConfig(vocab_size=len(words) + 5, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=128)
+    BertForSequenceClassification(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_teacher(tmp_path_factory, tiny_bert, emotion_small) -> Path:
+    """The tiny BERT fine-tuned for one epoch on the Emotion subset by kdedge itself."""
+    from kdedge.data import load_dataset
+    from kdedge.teacher import fine_tune
+
+    folder = tmp_path_factory.mktemp("teacher") / "teacher"
+    fine_tune(load_dataset(str(emotion_small)), str(tiny_bert), folder, epochs=2, lr=1e-3, progress=False)
+    return folder

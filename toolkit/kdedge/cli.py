@@ -147,6 +147,103 @@ def teacher(
     report(result, output)
 
 
+@cli.command()
+@data_options
+@click.option(
+    "--teacher",
+    "teacher_dir",
+    type=click.Path(file_okay=False, exists=True),
+    help="Fine-tuned teacher folder (from `kdedge teacher`). Default: fine-tune all-MiniLM-L6-v2 once "
+    "and reuse it from ~/.cache/kdedge.",
+)
+@click.option("--student", "architecture", type=click.Choice(["mlp"]), default="mlp", show_default=True)
+@click.option(
+    "--unlabeled",
+    type=click.Path(dir_okay=False, exists=True),
+    help="Extra in-domain texts: one per line, or JSONL with a text column (.gz allowed).",
+)
+@click.option("--augment", default=0, show_default=True, help="Augmented copies per training text (Tang et al.).")
+@click.option(
+    "--soft-labels",
+    type=click.Path(dir_okay=False),
+    help="Soft-label cache file (default: soft_labels.npz in the teacher folder). With every text "
+    "cached, no teacher is needed.",
+)
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Folder for the student.")
+@click.option("--output", type=click.Path(dir_okay=False), help="Write the result JSON here.")
+@click.option("--loss", type=click.Choice(["kl", "mse"]), default="kl", show_default=True)
+@click.option("--temperature", default=1.0, show_default=True, help="Softmax temperature of the KL loss.")
+@click.option("--vocab-size", default=5000, show_default=True)
+@click.option("--dim", default=16, show_default=True, help="Word embedding size.")
+@click.option("--pooling", type=click.Choice(["mean", "attention"]), default="attention", show_default=True)
+@click.option("--epochs", default=30, show_default=True)
+@click.option("--lr", default=3e-3, show_default=True)
+@click.option("--batch-size", default=128, show_default=True)
+@click.option("--seed", default=0, show_default=True)
+@click.option("--bf16/--no-bf16", default=None, help="bf16 autocast for the teacher (default: on with AMX).")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def distill(
+    data,
+    text_column,
+    label_column,
+    teacher_dir,
+    architecture,
+    unlabeled,
+    augment,
+    soft_labels,
+    out,
+    output,
+    loss,
+    temperature,
+    vocab_size,
+    dim,
+    pooling,
+    epochs,
+    lr,
+    batch_size,
+    seed,
+    bf16,
+    quiet,
+) -> None:
+    """Distil a teacher into a tiny student (one KL loss on the teacher's soft labels)."""
+    from . import distill as lib
+    from .results import write_json
+    from .teacher import has_amx
+
+    dataset = load_data(data, text_column, label_column, quiet)
+    config = lib.StudentConfig(
+        architecture=architecture,
+        vocab_size=vocab_size,
+        options={"dim": dim, "pooling": pooling},
+        loss=loss,
+        temperature=temperature,
+        epochs=epochs,
+        lr=lr,
+        batch_size=batch_size,
+        seed=seed,
+    )
+    log = (lambda message: None) if quiet else (lambda message: click.echo(message, err=True))
+    result = lib.distill(
+        dataset,
+        out,
+        teacher_dir,
+        config,
+        unlabeled,
+        augment,
+        soft_labels,
+        bf16=has_amx() if bf16 is None else bf16,
+        progress=not quiet,
+        log=log,
+    )
+    if output:
+        write_json(output, result)
+    report(result, output)
+    click.echo(
+        f"teacher accuracy {result['teacher_accuracy']:.4f}, agreement with teacher "
+        f"{result['agreement_with_teacher']:.4f}, transfer set {result['transfer_set_size']:,} texts"
+    )
+
+
 def main() -> None:
     cli(prog_name="kdedge")
 

@@ -18,6 +18,7 @@ from tqdm.auto import tqdm
 
 from .errors import BundleError
 from .results import atomic_folder
+from .runtime import softmax
 from .text import PAD_ID, Vocabulary
 
 FORMAT_VERSION = 1
@@ -113,9 +114,7 @@ class Student:
         return np.concatenate(out) if out else np.zeros((0, len(self.label_names)), dtype=np.float32)
 
     def predict_proba(self, texts: Sequence[str], batch_size: int = 1024) -> np.ndarray:
-        logits = self.logits(texts, batch_size)
-        exp = np.exp(logits - logits.max(axis=1, keepdims=True))
-        return exp / exp.sum(axis=1, keepdims=True)
+        return softmax(self.logits(texts, batch_size))
 
     def predict(self, texts: Sequence[str], batch_size: int = 1024) -> list[str]:
         return [self.label_names[i] for i in self.logits(texts, batch_size).argmax(axis=1)]

@@ -7,6 +7,7 @@ any hub id (`roberta-base`) or local model folder works the same way through `tr
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import importlib.util
 import json
 import math
@@ -19,6 +20,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from .augment import MASK
 from .data import TextDataset
 from .errors import BundleError, KdedgeError
 from .evaluate import evaluate
@@ -105,6 +107,38 @@ class Teacher:
     def params(self) -> int:
         return sum(p.numel() for p in self.model.parameters())
 
+    @property
+    def fingerprint(self) -> str:
+        """Identifies the teacher's weights: soft labels made by another teacher are never mixed in."""
+        digest = hashlib.sha256()
+        for name, tensor in sorted(self.model.state_dict().items()):
+            digest.update(name.encode())
+            digest.update(tensor.detach().contiguous().numpy().tobytes())
+        return digest.hexdigest()[:16]
+
+    def prepare(self, texts: Sequence[str]) -> list[str]:
+        """Texts as the teacher reads them: augmentation's mask word becomes the tokenizer's mask token."""
+        token = self.tokenizer.mask_token or self.tokenizer.unk_token
+        return [text.replace(MASK, token) if MASK in text else text for text in texts]
+
+    def similar_words(self, words: Sequence[str], k: int = 10) -> dict[str, list[str]]:
+        """For each word that is one token of the teacher, its `k` nearest words in the teacher's input
+        embeddings: words the teacher treats alike, the replacement candidates of augmentation."""
+        table = self.model.get_input_embeddings().weight.detach()
+        single = {}
+        for word in words:
+            ids = self.tokenizer(word, add_special_tokens=False)["input_ids"]
+            if len(ids) == 1:
+                single[word] = ids[0]
+        if len(single) < 2:
+            return {}
+        names = list(single)
+        vectors = torch.nn.functional.normalize(table[[single[w] for w in names]], dim=1)
+        similarity = vectors @ vectors.T
+        similarity.fill_diagonal_(-1.0)
+        nearest = similarity.topk(min(k, len(names) - 1), dim=1).indices.tolist()
+        return {word: [names[j] for j in row] for word, row in zip(names, nearest)}
+
     def _lengths(self, texts: Sequence[str]) -> list[int]:
         encoded = self.tokenizer(list(texts), truncation=True, max_length=self.max_length)["input_ids"]
         return [len(ids) for ids in encoded]
@@ -129,6 +163,7 @@ class Teacher:
     ) -> np.ndarray:
         """Logits for every text, in input order."""
         self.model.eval()
+        texts = self.prepare(texts)
         out = np.zeros((len(texts), len(self.label_names)), dtype=np.float32)
         with tqdm(total=len(texts), desc="teacher", unit="text", disable=not progress) as bar, autocast(bf16):
             for index, batch in self.batches(texts, batch_size):

@@ -20,9 +20,9 @@ import numpy as np
 PAD, UNK = "<pad>", "<unk>"
 PAD_ID, UNK_ID = 0, 1
 FORMAT_VERSION = 1
-# Words (letters/digits, with an inner apostrophe as in "don't") or single other non-space characters,
-# so emoji and punctuation become tokens of their own.
-_TOKEN = re.compile(r"[^\W_]+(?:'[^\W_]+)*|\S", re.UNICODE)
+# The unknown-word marker (augmentation writes it for masked words), words (letters/digits, with an inner
+# apostrophe as in "don't"), or single other non-space characters, so emoji and punctuation are tokens too.
+_TOKEN = re.compile(r"<unk>|[^\W_]+(?:'[^\W_]+)*|\S", re.UNICODE)
 
 
 def normalize(text: str, lowercase: bool = True) -> str:

@@ -1,0 +1,89 @@
+import gzip
+import json
+
+import numpy as np
+import pytest
+import torch
+from conftest import SHARED
+
+from kdedge.augment import MASK, Augmenter, leak_key, remove_leaks
+from kdedge.data import load_dataset
+from kdedge.distill import StudentConfig, distill, transfer_set
+from kdedge.students import Student, distillation_loss
+
+
+def test_kl_loss_is_zero_at_the_teacher_and_scales_with_temperature():
+    teacher = torch.tensor([[2.0, 0.5, -1.0], [0.0, 3.0, 1.0]])
+    assert distillation_loss(teacher.clone(), teacher, "kl").item() == pytest.approx(0.0, abs=1e-6)
+    student = torch.zeros_like(teacher)
+    p = torch.softmax(teacher, -1)
+    expected = (p * (p.log() - torch.log_softmax(student, -1))).sum(-1).mean()
+    assert distillation_loss(student, teacher, "kl").item() == pytest.approx(expected.item(), rel=1e-5)
+    p4 = torch.softmax(teacher / 4, -1)
+    expected4 = (p4 * (p4.log() - torch.log_softmax(student / 4, -1))).sum(-1).mean() * 16
+    assert distillation_loss(student, teacher, "kl", 4.0).item() == pytest.approx(expected4.item(), rel=1e-5)
+    assert distillation_loss(student, teacher, "mse").item() == pytest.approx((teacher**2).mean().item())
+    with pytest.raises(ValueError):
+        distillation_loss(student, teacher, "hinge")
+
+
+def test_augmentation_operators():
+    text = "i feel so happy and calm today"
+    assert Augmenter(p_mask=1.0, p_ngram=0.0)(text) == " ".join([MASK] * 7)
+    replaced = Augmenter({"happy": ["glad"]}, p_mask=0.0, p_replace=1.0, p_ngram=0.0)(text)
+    assert replaced == "i feel so glad and calm today"  # words without candidates stay
+    for seed in range(20):
+        gram = Augmenter(p_mask=0.0, p_replace=0.0, p_ngram=1.0, seed=seed)(text).split()
+        assert 1 <= len(gram) <= 5 and " ".join(gram) in text
+    assert Augmenter(seed=3)(text) == Augmenter(seed=3)(text)
+
+
+def test_expand_is_deterministic_distinct_and_new():
+    texts = ["i feel so happy and calm today", "i am really annoyed with this", "i feel lost"]
+    a = Augmenter(seed=1).expand(texts, 4)
+    assert a == Augmenter(seed=1).expand(texts, 4)
+    assert len(a) == len(set(a)) and not set(a) & set(texts)
+    assert len(a) > len(texts)
+
+
+def test_leaks_from_the_unsplit_slice_are_removed(emotion_small):
+    rows = [json.loads(line) for line in gzip.open(SHARED / "emotion_unsplit_partial" / "unlabeled.jsonl.gz", "rt")]
+    full = load_dataset(str(SHARED / "emotion"))
+    flagged = [r["text"] for r in rows if r["in_validation"] or r["in_test"]]
+    assert len(flagged) == 308 + 325 - len([r for r in rows if r["in_validation"] and r["in_test"]])
+    texts, stats = transfer_set(full, [r["text"] for r in rows], augment=0)
+    held_out = {leak_key(t) for t in full.validation.texts + full.test.texts}
+    assert not any(leak_key(t) in held_out for t in texts)
+    assert stats["removed_as_validation_or_test"] >= len(flagged)
+    kept, leaked = remove_leaks(["a b", "A  b", "c"], ["c"])
+    assert kept == ["a b"] and leaked == 1
+
+
+def test_augmented_texts_never_equal_held_out_texts(emotion_small):
+    dataset = load_dataset(str(emotion_small))
+    dataset.splits["validation"].texts[0] = "i feel"  # an n-gram of many train texts
+    texts, stats = transfer_set(dataset, augment=8, seed=0)
+    assert "i feel" not in texts
+    assert stats["augmented_texts"] > 0
+
+
+def test_end_to_end_distill_with_a_tiny_teacher(tiny_teacher, emotion_small, tmp_path):
+    dataset = load_dataset(str(emotion_small))
+    unlabeled = tmp_path / "extra.txt"
+    unlabeled.write_text("i feel wonderful today\n" + dataset.test.texts[0] + "\n", encoding="utf-8")
+    config = StudentConfig(epochs=3, lr=0.02, vocab_size=1000)
+    result = distill(dataset, tmp_path / "student", tiny_teacher, config, unlabeled=unlabeled, augment=1,
+                     progress=False, log=lambda m: None)
+    assert result["transfer_set"]["unlabeled_texts"] == 1  # the test text was removed
+    assert result["transfer_set"]["augmented_texts"] > 1000
+    for key in ("teacher_accuracy", "agreement_with_teacher", "transfer_set_size", "accuracy", "macro_f1"):
+        assert key in result
+    student = Student.from_pretrained(tmp_path / "student")
+    assert student.params == result["params"] <= 1000 * 16 + 17 + 16 * 6 + 6
+    assert len(student.predict(dataset.test.texts[:3])) == 3
+    # a second run finds every soft label in the cache and does not need the teacher's weights
+    again = distill(dataset, tmp_path / "student2", None, config, unlabeled=unlabeled, augment=1,
+                    soft_labels=result["soft_labels"], progress=False, log=lambda m: None)
+    assert again["labeling"]["newly_labelled"] == 0
+    assert again["accuracy"] == pytest.approx(result["accuracy"])
+    assert np.isfinite(again["agreement_with_teacher"])

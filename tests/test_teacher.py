@@ -1,0 +1,87 @@
+import json
+
+import numpy as np
+import pytest
+
+from kdedge.data import load_dataset
+from kdedge.errors import BundleError
+from kdedge.softlabels import SoftLabels, canonical, label_texts
+from kdedge.teacher import Teacher, default_base_model, fine_tune, length_buckets
+
+
+def test_default_base_model_is_found_through_the_package():
+    folder = default_base_model()
+    assert folder.endswith("model")
+    config = json.loads((__import__("pathlib").Path(folder) / "config.json").read_text())
+    assert config["model_type"] == "bert"
+
+
+def test_length_buckets_cover_every_index_once():
+    lengths = [5, 1, 9, 3, 3, 7, 2] * 20
+    for rng in (None, __import__("random").Random(0)):
+        batches = length_buckets(lengths, 8, rng)
+        assert sorted(i for b in batches for i in b) == list(range(len(lengths)))
+    sorted_batches = length_buckets(lengths, 8, None)
+    flat = [lengths[i] for b in sorted_batches for i in b]
+    assert flat == sorted(flat)
+
+
+def test_fine_tune_saves_a_teacher_and_a_result(tiny_bert, emotion_small, tmp_path):
+    dataset = load_dataset(str(emotion_small))
+    result = fine_tune(dataset, str(tiny_bert), tmp_path / "t", epochs=1, lr=1e-3, progress=False)
+    for key in ("model", "accuracy", "macro_f1", "params", "seed", "versions", "command", "base_model", "epochs",
+                "train_time_s"):
+        assert key in result
+    assert result["selection"]["best_epoch"] == 1
+    teacher = Teacher.from_pretrained(tmp_path / "t")
+    logits = teacher.logits(dataset.test.texts)
+    assert logits.shape == (len(dataset.test), 6)
+    assert np.mean(logits.argmax(1) == dataset.test.labels) == pytest.approx(result["accuracy"])
+
+
+def test_fingerprint_and_similar_words(tiny_teacher):
+    teacher = Teacher.from_pretrained(tiny_teacher)
+    assert teacher.fingerprint == Teacher.from_pretrained(tiny_teacher).fingerprint
+    similar = teacher.similar_words(["happy", "sad", "angry", "feel", "zzzunknownzzz"], k=2)
+    assert set(similar) == {"happy", "sad", "angry", "feel"}  # the unknown word is not one teacher token
+    assert all(len(v) == 2 and w not in v for w, v in similar.items())
+
+
+def test_mask_word_reaches_the_teacher_as_its_mask_token(tiny_teacher):
+    teacher = Teacher.from_pretrained(tiny_teacher)
+    assert teacher.prepare(["i feel <unk> today"]) == ["i feel [MASK] today"]
+
+
+def test_not_a_teacher_folder(tmp_path):
+    with pytest.raises(BundleError, match="not a kdedge teacher"):
+        Teacher.from_pretrained(tmp_path)
+
+
+def test_soft_labels_are_resumable_and_tied_to_their_teacher(tmp_path):
+    texts = [f"text number {i}" for i in range(10_000)]
+    calls = []
+
+    def fake_teacher(chunk):
+        calls.append(len(chunk))
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # interrupted in the middle of the second chunk
+        return np.array([[len(t), 0.0] for t in chunk], dtype=np.float32)
+
+    cache = SoftLabels(tmp_path / "soft.npz", "teacher-a", ["a", "b"])
+    with pytest.raises(KeyboardInterrupt):
+        label_texts(cache, texts, fake_teacher, progress=False)
+    assert not (tmp_path / "soft.npz").exists()  # nothing merged, the finished chunk is a shard
+    resumed = SoftLabels(tmp_path / "soft.npz", "teacher-a", ["a", "b"])
+    assert len(resumed) == calls[0]
+    calls.clear()
+    stats = label_texts(resumed, texts, lambda chunk: np.array([[len(t), 0.0] for t in chunk]), progress=False)
+    assert stats["newly_labelled"] == 10_000 - 4096
+    assert not (tmp_path / "soft.npz.parts").exists()
+    final = SoftLabels(tmp_path / "soft.npz", "teacher-a", ["a", "b"])
+    assert final.lookup(["text number 12", "  text   number 12 "])[:, 0].tolist() == [14.0, 14.0]
+    with pytest.raises(BundleError, match="not of 'teacher-b'"):
+        SoftLabels(tmp_path / "soft.npz", "teacher-b", ["a", "b"])
+
+
+def test_canonical_keeps_case_and_collapses_space():
+    assert canonical(" Hello\tWORLD  ") == "Hello WORLD"

@@ -1,0 +1,95 @@
+"""Transfer-set construction: Tang et al. (2019) augmentation and leakage removal.
+
+The student learns from whatever the teacher labels, so more (and more varied) in-domain text helps, as long as
+no validation or test text sneaks in: that would make the reported accuracy a lie.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable, Mapping, Sequence
+
+from .text import UNK, tokenize
+
+# Written in place of a masked word: the student's vocabulary maps it to its unknown id, and the teacher
+# reads its tokenizer's mask token there (see Teacher.logits).
+MASK = UNK
+
+
+class Augmenter:
+    """Tang et al. 2019, "Distilling Task-Specific Knowledge from BERT into Simple Neural Networks", section 3.3.
+
+    Per word: with `p_mask` it becomes the mask word, else with `p_replace` it becomes an interchangeable word
+    (`replacements`: a word -> candidates table; Tang use words of the same part of speech, we use the
+    teacher's nearest neighbours, see `Teacher.similar_words`). Then with `p_ngram` only a random n-gram
+    (n in 1..`max_n`) of the result is kept.
+    """
+
+    def __init__(
+        self,
+        replacements: Mapping[str, Sequence[str]] | None = None,
+        p_mask: float = 0.1,
+        p_replace: float = 0.1,
+        p_ngram: float = 0.25,
+        max_n: int = 5,
+        seed: int = 0,
+    ) -> None:
+        self.replacements = dict(replacements or {})
+        self.p_mask, self.p_replace, self.p_ngram, self.max_n = p_mask, p_replace, p_ngram, max_n
+        self.rng = random.Random(seed)
+
+    def __call__(self, text: str) -> str:
+        rng = self.rng
+        words = []
+        for word in tokenize(text):
+            roll = rng.random()
+            if roll < self.p_mask:
+                words.append(MASK)
+            elif roll < self.p_mask + self.p_replace and self.replacements.get(word):
+                words.append(rng.choice(self.replacements[word]))
+            else:
+                words.append(word)
+        if words and rng.random() < self.p_ngram:
+            n = rng.randint(1, min(self.max_n, len(words)))
+            start = rng.randint(0, len(words) - n)
+            words = words[start : start + n]
+        return " ".join(words)
+
+    def expand(self, texts: Sequence[str], copies: int, max_tries: int = 3) -> list[str]:
+        """`copies` new texts per input text, distinct from each other and from the inputs.
+
+        Short texts cannot always yield that many distinct variants; each slot is tried `max_tries` times.
+        """
+        seen = {" ".join(tokenize(t)) for t in texts}
+        out = []
+        for text in texts:
+            for _ in range(copies):
+                for _ in range(max_tries):
+                    new = self(text)
+                    if new and new not in seen:
+                        seen.add(new)
+                        out.append(new)
+                        break
+        return out
+
+
+def leak_key(text: str) -> str:
+    """Texts that the student cannot tell apart (same words after normalisation) count as the same text."""
+    return " ".join(tokenize(text))
+
+
+def remove_leaks(texts: Iterable[str], held_out: Iterable[str]) -> tuple[list[str], int]:
+    """Drop every text that also occurs in `held_out` (validation and test), and duplicates.
+
+    Returns the kept texts in order and how many were dropped because they leak.
+    """
+    forbidden = {leak_key(t) for t in held_out}
+    kept, seen, leaked = [], set(), 0
+    for text in texts:
+        key = leak_key(text)
+        if key in forbidden:
+            leaked += 1
+        elif key not in seen:
+            seen.add(key)
+            kept.append(text)
+    return kept, leaked

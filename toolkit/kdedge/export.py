@@ -1,0 +1,278 @@
+"""`kdedge export`: a student folder -> a self-contained bundle for the torch-free runtime.
+
+The bundle holds fp32 and int8 models for ONNX Runtime and OpenVINO, the vocabulary, the label names, a
+manifest (sha256 of every file, versions, the source, and every variant's measured accuracy and agreement with
+the torch student) and a model card. It is built in a temporary folder and renamed into place at the end.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .data import TextDataset
+from .errors import KdedgeError
+from .evaluate import evaluate
+from .results import atomic_folder, versions
+from .runtime import BUNDLE_FORMAT, BUNDLE_VERSION, MODEL_FILES, TextClassifier, sha256_file
+from .students import Student
+
+OPSET = 18
+CALIBRATION_SIZE = 1000
+MIN_AGREEMENT = 0.99  # int8 must agree with fp32 on at least this share of validation predictions
+
+
+def export_onnx(model: torch.nn.Module, example_ids: torch.Tensor, path: Path) -> None:
+    """fp32 ONNX with dynamic batch and sequence axes (torch's dynamo exporter, which needs onnxscript)."""
+    batch, sequence = torch.export.Dim("batch"), torch.export.Dim("sequence")
+    torch.onnx.export(
+        model.eval(),
+        (example_ids,),
+        str(path),
+        input_names=["input_ids"],
+        output_names=["logits"],
+        dynamic_shapes=({0: batch, 1: sequence},),
+        dynamo=True,
+        opset_version=OPSET,
+        external_data=False,
+        verbose=False,
+    )
+
+
+def _gemm_to_matmul(path: Path) -> None:
+    """Rewrite Gemm (what nn.Linear exports to) as MatMul + Add: ONNX Runtime's dynamic quantization
+    quantizes MatMul but skips Gemm, which would leave the linear layers in fp32."""
+    import onnx
+    from onnx import helper, numpy_helper
+
+    model = onnx.load(str(path))
+    graph = model.graph
+    weights = {init.name: init for init in graph.initializer}
+    nodes = []
+    for node in graph.node:
+        attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        if (
+            node.op_type != "Gemm"
+            or attrs.get("transA", 0)
+            or node.input[1] not in weights
+            or attrs.get("alpha", 1.0) != 1.0
+            or attrs.get("beta", 1.0) != 1.0
+        ):
+            nodes.append(node)
+            continue
+        weight = numpy_helper.to_array(weights[node.input[1]])
+        if attrs.get("transB", 0):
+            weight = weight.T
+        name = f"{node.input[1]}_matmul"
+        graph.initializer.append(numpy_helper.from_array(np.ascontiguousarray(weight), name))
+        if len(node.input) > 2 and node.input[2]:
+            hidden = f"{node.output[0]}_before_bias"
+            nodes.append(helper.make_node("MatMul", [node.input[0], name], [hidden], name=f"{node.name}_matmul"))
+            nodes.append(helper.make_node("Add", [hidden, node.input[2]], list(node.output), name=f"{node.name}_add"))
+        else:
+            nodes.append(helper.make_node("MatMul", [node.input[0], name], list(node.output), name=node.name))
+    del graph.node[:]
+    graph.node.extend(nodes)
+    used = {i for n in graph.node for i in n.input}
+    kept = [init for init in graph.initializer if init.name in used]
+    del graph.initializer[:]
+    graph.initializer.extend(kept)
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+
+
+def quantize_onnx(source: Path, target: Path) -> dict[str, int]:
+    """int8 ONNX by dynamic quantization of the embedding (Gather) and linear layers (MatMul).
+
+    Returns the op types of the quantized graph that carry int8 weights, so the caller can check that the
+    big tensors really were quantized."""
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    staging = target.with_suffix(".matmul.onnx")
+    shutil.copyfile(source, staging)
+    _gemm_to_matmul(staging)
+    # Unsigned weights: signed int8 weights with uint8 activations (u8s8) saturate in the AVX2 kernels of CPUs
+    # without VNNI, which was measured here to cost 10x the logit error.
+    quantize_dynamic(
+        staging, target, op_types_to_quantize=["Gather", "MatMul"], weight_type=QuantType.QUInt8, per_channel=True
+    )
+    staging.unlink()
+    graph = onnx.load(str(target)).graph
+    counts: dict[str, int] = {}
+    for node in graph.node:
+        counts[node.op_type] = counts.get(node.op_type, 0) + 1
+    return counts
+
+
+def export_openvino(onnx_path: Path, folder: Path, calibration_ids: list[np.ndarray], check: tuple) -> dict:
+    """OpenVINO IR in fp32 (no fp16 weight compression) and int8 (NNCF).
+
+    int8 first tries full post-training quantization calibrated on training texts, with the MINMAX range
+    estimator (NNCF's default quantile ranges clip the activations of short texts). Activations that are means
+    over a varying number of words are hard to quantize per tensor, so when that variant agrees with fp32 on
+    less than `MIN_AGREEMENT` of the validation texts (`check` = (ids, fp32 logits)), only the weights are
+    quantized (int8, per channel) and activations stay fp32. Returns which mode was kept, and why.
+    """
+    import nncf
+    import openvino as ov
+    from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters
+    from nncf.quantization.range_estimator import RangeEstimatorParametersSet
+
+    folder.mkdir(parents=True, exist_ok=True)
+    model = ov.convert_model(str(onnx_path))
+    ov.save_model(model, str(folder / "model.xml"), compress_to_fp16=False)
+    ranges = RangeEstimatorParametersSet.MINMAX
+    quantized = nncf.quantize(
+        model,
+        nncf.Dataset(calibration_ids),
+        subset_size=len(calibration_ids),
+        advanced_parameters=AdvancedQuantizationParameters(
+            activations_range_estimator_params=ranges, weights_range_estimator_params=ranges
+        ),
+    )
+    # The embedding table feeds a Gather, which post-training quantization leaves in fp32: weight compression
+    # stores it (and any weight still in fp32) as int8 too.
+    quantized = nncf.compress_weights(quantized, mode=nncf.CompressWeightsMode.INT8_ASYM)
+    ids, reference = check
+    compiled = ov.Core().compile_model(quantized, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+    agreement = float((compiled(ids)[0].argmax(1) == reference.argmax(1)).mean())
+    info = {
+        "mode": "post-training quantization (weights and activations, MINMAX ranges)",
+        "validation_agreement_with_fp32": agreement,
+    }
+    if agreement < MIN_AGREEMENT:
+        quantized = nncf.compress_weights(ov.convert_model(str(onnx_path)), mode=nncf.CompressWeightsMode.INT8_ASYM)
+        info = {
+            "mode": "int8 weights, fp32 activations",
+            "why": f"full quantization agreed with fp32 on {agreement:.2%} of validation texts, below "
+            f"{MIN_AGREEMENT:.0%}",
+        }
+    ov.save_model(quantized, str(folder / "model.int8.xml"), compress_to_fp16=False)
+    return info
+
+
+def export_student(
+    student_dir: str | Path,
+    out: str | Path,
+    dataset: TextDataset,
+    force: bool = False,
+    log=print,
+) -> dict:
+    """Export a student folder to a bundle; every variant is checked against the torch student on `dataset`'s
+    test split, and the figures go into the manifest."""
+    student = Student.from_pretrained(student_dir)
+    if student.label_names != dataset.label_names:
+        raise KdedgeError(f"the student's labels {student.label_names} are not the dataset's {dataset.label_names}")
+    texts = dataset.test.texts
+    reference = student.logits(texts)
+    calibration = [
+        student.vocab.encode([t]) for t in dataset.train.texts[:: max(1, len(dataset.train) // CALIBRATION_SIZE)]
+    ]
+    with atomic_folder(out, force=force) as tmp:
+        student.vocab.save(tmp / "vocab.json")
+        log("exporting ONNX fp32")
+        export_onnx(
+            student.model, torch.from_numpy(student.vocab.encode(texts[:4])), tmp / MODEL_FILES["onnxruntime", "fp32"]
+        )
+        log("quantizing ONNX int8")
+        ops = quantize_onnx(tmp / "model.onnx", tmp / MODEL_FILES["onnxruntime", "int8"])
+        log("converting to OpenVINO fp32 and int8 (NNCF)")
+        val_ids = student.vocab.encode(dataset.validation.texts)
+        openvino_int8 = export_openvino(
+            tmp / "model.onnx", tmp / "openvino", calibration, (val_ids, student.logits(dataset.validation.texts))
+        )
+        manifest = {
+            "format": BUNDLE_FORMAT,
+            "format_version": BUNDLE_VERSION,
+            "kind": "student",
+            "label_names": student.label_names,
+            "vocab": "vocab.json",
+            "max_length": student.vocab.max_length,
+            "opset": OPSET,
+            "source": {
+                "path": str(student_dir),
+                "architecture": student.architecture,
+                "options": student.options,
+                "params": student.params,
+            },
+            "onnx_int8_ops": ops,
+            "openvino_int8": openvino_int8,
+            "versions": versions(),
+            "evaluated_on": dataset.describe(),
+        }
+        _write_manifest(tmp, manifest)
+        manifest["variants"] = _check_variants(tmp, dataset, reference, log)
+        (tmp / "README.md").write_text(model_card(manifest), encoding="utf-8")
+        _write_manifest(tmp, manifest)
+    return manifest
+
+
+def _write_manifest(folder: Path, manifest: dict) -> None:
+    """(Re)write manifest.json with the sha256 of every other file of the bundle."""
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.name != "manifest.json")
+    manifest["files"] = {p.relative_to(folder).as_posix(): sha256_file(p) for p in files}
+    (folder / "manifest.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+
+
+def _check_variants(bundle: Path, dataset: TextDataset, reference: np.ndarray, log) -> dict:
+    """Accuracy of every backend x precision on the test split, and how closely it follows the torch student."""
+    variants = {}
+    torch_pred = reference.argmax(1)
+    for backend, precision in MODEL_FILES:
+        classifier = TextClassifier.load(bundle, backend, precision)
+        logits = classifier.logits(dataset.test.texts)
+        metrics = evaluate(dataset.test.labels, logits.argmax(1), dataset.label_names)
+        key = f"{backend}/{precision}"
+        variants[key] = {
+            "file": MODEL_FILES[backend, precision],
+            "test_accuracy": metrics["accuracy"],
+            "test_macro_f1": metrics["macro_f1"],
+            "agreement_with_torch": float((logits.argmax(1) == torch_pred).mean()),
+            "max_abs_logit_diff_vs_torch": float(np.abs(logits - reference).max()),
+        }
+        log(
+            f"  {key}: accuracy {metrics['accuracy']:.4f}, agreement with torch "
+            f"{variants[key]['agreement_with_torch']:.4f}, max |logit diff| "
+            f"{variants[key]['max_abs_logit_diff_vs_torch']:.2e}"
+        )
+    return variants
+
+
+def model_card(manifest: dict) -> str:
+    """A README for the bundle: what it is, how to use it, how well each variant does."""
+    source = manifest["source"]
+    data = manifest["evaluated_on"]
+    rows = "\n".join(
+        f"| {key} | `{v['file']}` | {v['test_accuracy']:.4f} | {v['test_macro_f1']:.4f} | "
+        f"{v['agreement_with_torch']:.4f} | {v['max_abs_logit_diff_vs_torch']:.1e} |"
+        for key, v in manifest["variants"].items()
+    )
+    return f"""# kdedge bundle: {source["architecture"]} student, {source["params"]:,} parameters
+
+Labels: {", ".join(manifest["label_names"])}. Texts are lower-cased, split into words and truncated to
+{manifest["max_length"]} words (see `vocab.json`).
+
+## Use
+
+```python
+from kdedge.runtime import TextClassifier  # pip install kdedge (no torch needed)
+
+clf = TextClassifier.load("path/to/this/folder", backend="onnxruntime", precision="int8")
+clf.predict(["i feel wonderful today"])
+```
+
+or `kdedge predict path/to/this/folder "i feel wonderful today"`.
+
+## Measured at export on {data["name"]} test ({data["sizes"]["test"]:,} texts)
+
+| variant | file | accuracy | macro-F1 | agreement with torch | max abs logit diff |
+|---|---|---|---|---|---|
+{rows}
+
+Source student: `{source["path"]}`. Library versions, opset and file checksums are in `manifest.json`.
+"""
