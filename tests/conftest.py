@@ -51,8 +51,14 @@ def tiny_bert(tmp_path_factory, emotion_small) -> Path:
     words = [w for w, _ in counts.most_common(2000)]
     (folder / "vocab.txt").write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words]) + "\n")
     tokenizer = BertTokenizerFast(vocab_file=str(folder / "vocab.txt"))
-    config = BertConfig(vocab_size=len(words) + 5, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=128)
+    config = BertConfig(
+        vocab_size=len(words) + 5,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
+    )
     BertForSequenceClassification(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
@@ -66,4 +72,25 @@ def tiny_teacher(tmp_path_factory, tiny_bert, emotion_small) -> Path:
 
     folder = tmp_path_factory.mktemp("teacher") / "teacher"
     fine_tune(load_dataset(str(emotion_small)), str(tiny_bert), folder, epochs=2, lr=1e-3, progress=False)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def small_student(tmp_path_factory, emotion_small) -> Path:
+    """A gold-label MLP trained on the Emotion subset (seconds), saved as a student folder."""
+    from kdedge.baselines import mlp
+    from kdedge.data import load_dataset
+
+    folder = tmp_path_factory.mktemp("student") / "mlp"
+    mlp(load_dataset(str(emotion_small)), save=folder, epochs=10, lr=0.03, progress=False)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def bundle(tmp_path_factory, small_student, emotion_small) -> Path:
+    from kdedge.data import load_dataset
+    from kdedge.export import export_student
+
+    folder = tmp_path_factory.mktemp("bundle") / "bundle"
+    export_student(small_student, folder, load_dataset(str(emotion_small)), log=lambda m: None)
     return folder

@@ -4,8 +4,8 @@ import json
 import numpy as np
 import pytest
 import torch
-from conftest import SHARED
 
+from conftest import SHARED
 from kdedge.augment import MASK, Augmenter, leak_key, remove_leaks
 from kdedge.data import load_dataset
 from kdedge.distill import StudentConfig, distill, transfer_set
@@ -47,7 +47,8 @@ def test_expand_is_deterministic_distinct_and_new():
 
 
 def test_leaks_from_the_unsplit_slice_are_removed(emotion_small):
-    rows = [json.loads(line) for line in gzip.open(SHARED / "emotion_unsplit_partial" / "unlabeled.jsonl.gz", "rt")]
+    with gzip.open(SHARED / "emotion_unsplit_partial" / "unlabeled.jsonl.gz", "rt") as handle:
+        rows = [json.loads(line) for line in handle]
     full = load_dataset(str(SHARED / "emotion"))
     flagged = [r["text"] for r in rows if r["in_validation"] or r["in_test"]]
     assert len(flagged) == 308 + 325 - len([r for r in rows if r["in_validation"] and r["in_test"]])
@@ -72,8 +73,16 @@ def test_end_to_end_distill_with_a_tiny_teacher(tiny_teacher, emotion_small, tmp
     unlabeled = tmp_path / "extra.txt"
     unlabeled.write_text("i feel wonderful today\n" + dataset.test.texts[0] + "\n", encoding="utf-8")
     config = StudentConfig(epochs=3, lr=0.02, vocab_size=1000)
-    result = distill(dataset, tmp_path / "student", tiny_teacher, config, unlabeled=unlabeled, augment=1,
-                     progress=False, log=lambda m: None)
+    result = distill(
+        dataset,
+        tmp_path / "student",
+        tiny_teacher,
+        config,
+        unlabeled=unlabeled,
+        augment=1,
+        progress=False,
+        log=lambda m: None,
+    )
     assert result["transfer_set"]["unlabeled_texts"] == 1  # the test text was removed
     assert result["transfer_set"]["augmented_texts"] > 1000
     for key in ("teacher_accuracy", "agreement_with_teacher", "transfer_set_size", "accuracy", "macro_f1"):
@@ -82,8 +91,17 @@ def test_end_to_end_distill_with_a_tiny_teacher(tiny_teacher, emotion_small, tmp
     assert student.params == result["params"] <= 1000 * 16 + 17 + 16 * 6 + 6
     assert len(student.predict(dataset.test.texts[:3])) == 3
     # a second run finds every soft label in the cache and does not need the teacher's weights
-    again = distill(dataset, tmp_path / "student2", None, config, unlabeled=unlabeled, augment=1,
-                    soft_labels=result["soft_labels"], progress=False, log=lambda m: None)
+    again = distill(
+        dataset,
+        tmp_path / "student2",
+        None,
+        config,
+        unlabeled=unlabeled,
+        augment=1,
+        soft_labels=result["soft_labels"],
+        progress=False,
+        log=lambda m: None,
+    )
     assert again["labeling"]["newly_labelled"] == 0
     assert again["accuracy"] == pytest.approx(result["accuracy"])
     assert np.isfinite(again["agreement_with_teacher"])

@@ -29,8 +29,18 @@ def test_length_buckets_cover_every_index_once():
 def test_fine_tune_saves_a_teacher_and_a_result(tiny_bert, emotion_small, tmp_path):
     dataset = load_dataset(str(emotion_small))
     result = fine_tune(dataset, str(tiny_bert), tmp_path / "t", epochs=1, lr=1e-3, progress=False)
-    for key in ("model", "accuracy", "macro_f1", "params", "seed", "versions", "command", "base_model", "epochs",
-                "train_time_s"):
+    for key in (
+        "model",
+        "accuracy",
+        "macro_f1",
+        "params",
+        "seed",
+        "versions",
+        "command",
+        "base_model",
+        "epochs",
+        "train_time_s",
+    ):
         assert key in result
     assert result["selection"]["best_epoch"] == 1
     teacher = Teacher.from_pretrained(tmp_path / "t")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import sys
+from pathlib import Path
 
 import click
 
@@ -242,6 +244,85 @@ def distill(
         f"teacher accuracy {result['teacher_accuracy']:.4f}, agreement with teacher "
         f"{result['agreement_with_teacher']:.4f}, transfer set {result['transfer_set_size']:,} texts"
     )
+
+
+@cli.command()
+@click.argument("student_dir", type=click.Path(file_okay=False, exists=True))
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Bundle folder to write.")
+@data_options
+@click.option(
+    "--int8/--no-int8",
+    default=True,
+    show_default=True,
+    help="Also write int8 variants (always on: the bundle format holds both precisions).",
+)
+@click.option("--force", is_flag=True, help="Overwrite an existing bundle.")
+@click.option("--quiet", is_flag=True)
+def export(student_dir, out, data, text_column, label_column, int8, force, quiet) -> None:
+    """Export a student folder to a bundle: ONNX and OpenVINO IR, fp32 and int8, with manifest and model card.
+
+    Every variant is evaluated on the dataset's test split against the torch student; the figures go into
+    the manifest and the model card.
+    """
+    from .export import export_student
+
+    if not int8:
+        raise click.UsageError("bundles always hold fp32 and int8 variants; --no-int8 is not supported")
+    dataset = load_data(data, text_column, label_column, quiet)
+    log = (lambda message: None) if quiet else (lambda message: click.echo(message, err=True))
+    manifest = export_student(student_dir, out, dataset, force=force, log=log)
+    sizes = {name: (Path(out) / name).stat().st_size for name in manifest["files"]}
+    click.echo(
+        f"bundle written to {out}: {len(sizes)} files, int8 models "
+        f"{sum(v for k, v in sizes.items() if '.int8.' in k) / 1024:.0f} KiB"
+    )
+
+
+@cli.command()
+@click.argument("bundle", type=click.Path(file_okay=False, exists=True))
+@click.argument("texts", nargs=-1)
+@click.option("--backend", type=click.Choice(["onnxruntime", "openvino"]), default="onnxruntime", show_default=True)
+@click.option("--precision", type=click.Choice(["int8", "fp32"]), default="int8", show_default=True)
+def predict(bundle, texts, backend, precision) -> None:
+    """Classify TEXTS, or JSON lines on stdin (a JSON string or an object with "text"), with a bundle.
+
+    Prints one JSON object per text: the label and the probability of every label. A bad stdin line is
+    reported on stderr and skipped; the stream goes on.
+    """
+    from .runtime import TextClassifier
+
+    classifier = TextClassifier.load(bundle, backend=backend, precision=precision)
+
+    def emit(text: str) -> None:
+        probabilities = classifier.predict_proba([text])[0]
+        best = int(probabilities.argmax())
+        scores = {name: round(float(p), 6) for name, p in zip(classifier.label_names, probabilities)}
+        click.echo(
+            json.dumps(
+                {"text": text, "label": classifier.label_names[best], "probabilities": scores}, ensure_ascii=False
+            )
+        )
+
+    if texts:
+        for text in texts:
+            emit(text)
+        return
+    for number, raw in enumerate(sys.stdin.buffer, 1):
+        if not raw.strip():
+            continue
+        try:
+            item = json.loads(raw.decode("utf-8"))
+        except UnicodeDecodeError:
+            click.echo(f"line {number}: skipped, invalid UTF-8", err=True)
+            continue
+        except json.JSONDecodeError as err:
+            click.echo(f"line {number}: skipped, invalid JSON ({err.msg})", err=True)
+            continue
+        text = item.get("text") if isinstance(item, dict) else item
+        if not isinstance(text, str):
+            click.echo(f'line {number}: skipped, expected a JSON string or an object with a string "text"', err=True)
+            continue
+        emit(text)
 
 
 def main() -> None:

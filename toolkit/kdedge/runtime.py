@@ -95,6 +95,9 @@ class TextClassifier:
             import onnxruntime as ort
 
             options = ort.SessionOptions()
+            # int8 bundles store weights as int8 + DequantizeLinear; with QDQ handling off, ONNX Runtime folds
+            # them into fp32 weights once at load instead of dequantizing the whole table on every call.
+            options.add_session_config_entry("session.disable_quant_qdq", "1")
             if threads:
                 options.intra_op_num_threads = threads
                 options.inter_op_num_threads = 1

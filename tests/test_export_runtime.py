@@ -1,0 +1,181 @@
+import json
+import shutil
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import onnx
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from onnx import numpy_helper
+
+from kdedge.data import load_dataset
+from kdedge.errors import BundleError, KdedgeError
+from kdedge.export import export_student
+from kdedge.runtime import MODEL_FILES, TextClassifier, read_manifest
+from kdedge.students import Student
+
+VARIANTS = list(MODEL_FILES)
+
+
+@pytest.fixture(scope="module")
+def texts(emotion_small):
+    return load_dataset(str(emotion_small)).test.texts
+
+
+def test_bundle_has_every_file_and_a_verified_manifest(bundle):
+    manifest = read_manifest(bundle)
+    for name in (
+        "model.onnx",
+        "model.int8.onnx",
+        "openvino/model.xml",
+        "openvino/model.bin",
+        "openvino/model.int8.xml",
+        "openvino/model.int8.bin",
+        "vocab.json",
+        "README.md",
+    ):
+        assert name in manifest["files"]
+    assert not list(bundle.glob("*.data"))  # one self-contained ONNX file, no external data
+    # every big weight of the int8 model is stored as int8 and reaches the embedding and linear layer dequantized
+    model = onnx.load(str(bundle / "model.int8.onnx"))
+    arrays = {init.name: numpy_helper.to_array(init) for init in model.graph.initializer}
+    assert all(a.dtype == np.int8 for a in arrays.values() if a.size >= 64)
+    dequantized = {n.output[0] for n in model.graph.node if n.op_type == "DequantizeLinear"}
+    consumers = {n.op_type for n in model.graph.node if set(n.input) & dequantized}
+    assert consumers == {"Gather", "Gemm"}
+    assert manifest["onnx_int8_ops"]["DequantizeLinear"] == 2
+    assert "README.md" in manifest["files"] and "accuracy" in (bundle / "README.md").read_text()
+
+
+def test_fp32_matches_torch_and_int8_agrees(bundle, small_student, texts):
+    student = Student.from_pretrained(small_student)
+    reference = student.logits(texts)
+    manifest = read_manifest(bundle)
+    for backend, precision in VARIANTS:
+        logits = TextClassifier.load(bundle, backend, precision).logits(texts)
+        recorded = manifest["variants"][f"{backend}/{precision}"]
+        agreement = float((logits.argmax(1) == reference.argmax(1)).mean())
+        assert agreement == pytest.approx(recorded["agreement_with_torch"])
+        if precision == "fp32":
+            assert np.abs(logits - reference).max() < 1e-4
+        else:
+            assert agreement >= 0.99
+            accuracy_drop = manifest["variants"][f"{backend}/fp32"]["test_accuracy"] - recorded["test_accuracy"]
+            assert accuracy_drop <= 0.005
+
+
+def test_int8_files_are_small(bundle):
+    manifest = read_manifest(bundle)
+    int8 = sum((bundle / name).stat().st_size for name in manifest["files"] if ".int8." in name)
+    assert int8 < 200 * 1024
+
+
+def test_export_refuses_to_overwrite_without_force(bundle, small_student, emotion_small):
+    with pytest.raises(KdedgeError, match="already exists"):
+        export_student(small_student, bundle, load_dataset(str(emotion_small)), log=lambda m: None)
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda b: (b / "model.int8.onnx").write_bytes((b / "model.int8.onnx").read_bytes()[:-10]), "corrupted"),
+        (lambda b: (b / "openvino" / "model.bin").unlink(), "missing"),
+        (lambda b: (b / "vocab.json").write_text("{}"), "corrupted"),
+        (
+            lambda b: (b / "manifest.json").write_text(
+                json.dumps({**json.loads((b / "manifest.json").read_text()), "format_version": 99})
+            ),
+            "format",
+        ),
+        (lambda b: (b / "manifest.json").unlink(), "not a kdedge bundle"),
+    ],
+)
+def test_damaged_bundles_fail_loudly(bundle, tmp_path, damage, message):
+    copy = tmp_path / "bundle"
+    shutil.copytree(bundle, copy)
+    damage(copy)
+    with pytest.raises(BundleError, match=message):
+        TextClassifier.load(copy)
+
+
+def test_odd_inputs(bundle):
+    classifier = TextClassifier.load(bundle)
+    long_text = " ".join(["happy"] * 5000)
+    truncated = " ".join(["happy"] * classifier.vocab.max_length)
+    probabilities = classifier.predict_proba(
+        ["", "   ", "😊😊", "Привет мир", "日本語のテキスト", long_text, truncated]
+    )
+    assert probabilities.shape == (7, 6) and np.allclose(probabilities.sum(1), 1, atol=1e-5)
+    assert np.allclose(probabilities[5], probabilities[6])  # long texts are cut at the bundle's max length
+    assert classifier.predict([]) == []
+    with pytest.raises(TypeError):
+        classifier.predict(["fine", 3])
+    with pytest.raises(TypeError):
+        classifier.predict("a single string")
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.text(), min_size=1, max_size=8))
+def test_arbitrary_unicode_never_crashes(bundle, texts):
+    classifier = _classifier(bundle)
+    probabilities = classifier.predict_proba(texts)
+    assert probabilities.shape == (len(texts), 6)
+    assert np.all(np.isfinite(probabilities))
+
+
+_CACHE: dict = {}
+
+
+def _classifier(bundle):
+    return _CACHE.setdefault(str(bundle), TextClassifier.load(bundle))
+
+
+@pytest.mark.parametrize(("backend", "precision"), VARIANTS)
+def test_threads_get_the_same_answers(bundle, texts, backend, precision):
+    classifier = TextClassifier.load(bundle, backend, precision)
+    expected = classifier.predict(texts)
+    chunks = [texts[i::8] for i in range(8)]
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(lambda chunk: classifier.predict(chunk), chunks * 4))
+    for i, result in enumerate(results):
+        assert result == expected[i % 8 :: 8]
+
+
+def test_runtime_never_imports_torch(bundle):
+    code = (
+        "import sys; from kdedge.runtime import TextClassifier; "
+        f"c = TextClassifier.load({str(bundle)!r}, 'openvino', 'int8'); print(c.predict(['i feel great'])); "
+        f"TextClassifier.load({str(bundle)!r}).predict(['x']); "
+        "print(sorted(m for m in ('torch', 'transformers', 'datasets', 'sklearn') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().splitlines()[-1] == "[]"
+
+
+def test_predict_cli(bundle):
+    run = [sys.executable, "-m", "kdedge", "predict", str(bundle)]
+    proc = subprocess.run([*run, "i feel great", ""], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    rows = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert [r["text"] for r in rows] == ["i feel great", ""]
+    assert all(abs(sum(r["probabilities"].values()) - 1) < 1e-3 for r in rows)
+    stdin = b'"i am so angry"\n{"text": "i feel scared"}\n\xff\xfe\n42\nnot json\n{"text": "last"}\n'
+    proc = subprocess.run([*run, "--backend", "openvino"], input=stdin, capture_output=True)
+    assert proc.returncode == 0
+    assert [json.loads(line)["text"] for line in proc.stdout.decode().splitlines()] == [
+        "i am so angry",
+        "i feel scared",
+        "last",
+    ]
+    errors = proc.stderr.decode().splitlines()
+    assert [e.split(":")[0] for e in errors] == ["line 3", "line 4", "line 5"]
+
+
+def test_predict_cli_on_a_bad_bundle(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "kdedge", "predict", str(tmp_path), "x"], capture_output=True, text=True
+    )
+    assert proc.returncode == 1 and proc.stderr.strip() == f"Error: {tmp_path}: not a kdedge bundle (no manifest.json)"
