@@ -58,12 +58,14 @@ class Augmenter:
     def expand(self, texts: Sequence[str], copies: int, max_tries: int = 3) -> list[str]:
         """`copies` new texts per input text, distinct from each other and from the inputs.
 
-        Short texts cannot always yield that many distinct variants; each slot is tried `max_tries` times.
+        Copies are made in rounds over all texts, so a run with fewer copies yields a prefix of one with more
+        (and reuses its cached soft labels). Short texts cannot always yield that many distinct variants; each
+        slot is tried `max_tries` times.
         """
         seen = {" ".join(tokenize(t)) for t in texts}
         out = []
-        for text in texts:
-            for _ in range(copies):
+        for _ in range(copies):
+            for text in texts:
                 for _ in range(max_tries):
                     new = self(text)
                     if new and new not in seen:

@@ -51,6 +51,20 @@ def load_data(data: str | None, text_column: str, label_column: str, quiet: bool
     return dataset
 
 
+def parse_options(pairs: tuple[str, ...]) -> dict:
+    """KEY=VALUE pairs; values that read as JSON (numbers, booleans) are converted."""
+    options = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"expected KEY=VALUE, got {pair!r}", param_hint="--option")
+        try:
+            options[key] = json.loads(value)
+        except json.JSONDecodeError:
+            options[key] = value
+    return options
+
+
 def report(result: dict, output: str | None) -> None:
     click.echo(
         f"{result['model']} on {result['dataset']['name']} {result['split']}: accuracy {result['accuracy']:.4f}, "
@@ -158,7 +172,14 @@ def teacher(
     help="Fine-tuned teacher folder (from `kdedge teacher`). Default: fine-tune all-MiniLM-L6-v2 once "
     "and reuse it from ~/.cache/kdedge.",
 )
-@click.option("--student", "architecture", type=click.Choice(["mlp"]), default="mlp", show_default=True)
+@click.option(
+    "--student",
+    "architecture",
+    type=click.Choice(["mlp", "cnn", "bilstm"]),
+    default="mlp",
+    show_default=True,
+    help="Student architecture.",
+)
 @click.option(
     "--unlabeled",
     type=click.Path(dir_okay=False, exists=True),
@@ -176,8 +197,15 @@ def teacher(
 @click.option("--loss", type=click.Choice(["kl", "mse"]), default="kl", show_default=True)
 @click.option("--temperature", default=1.0, show_default=True, help="Softmax temperature of the KL loss.")
 @click.option("--vocab-size", default=5000, show_default=True)
-@click.option("--dim", default=16, show_default=True, help="Word embedding size.")
-@click.option("--pooling", type=click.Choice(["mean", "attention"]), default="attention", show_default=True)
+@click.option(
+    "-o",
+    "--option",
+    "options",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Student option, repeatable: mlp dim=16 pooling=attention|mean hidden=0; cnn dim=64 filters=128 "
+    "kernel=3; bilstm dim=64 hidden=64. Defaults: the values shown.",
+)
 @click.option("--epochs", default=30, show_default=True)
 @click.option("--lr", default=3e-3, show_default=True)
 @click.option("--batch-size", default=128, show_default=True)
@@ -198,8 +226,7 @@ def distill(
     loss,
     temperature,
     vocab_size,
-    dim,
-    pooling,
+    options,
     epochs,
     lr,
     batch_size,
@@ -216,7 +243,7 @@ def distill(
     config = lib.StudentConfig(
         architecture=architecture,
         vocab_size=vocab_size,
-        options={"dim": dim, "pooling": pooling},
+        options={**lib.DEFAULT_OPTIONS[architecture], **parse_options(options)},
         loss=loss,
         temperature=temperature,
         epochs=epochs,
@@ -262,14 +289,20 @@ def export(student_dir, out, data, text_column, label_column, int8, force, quiet
     """Export a student folder to a bundle: ONNX and OpenVINO IR, fp32 and int8, with manifest and model card.
 
     Every variant is evaluated on the dataset's test split against the torch student; the figures go into
-    the manifest and the model card.
+    the manifest and the model card. Given a teacher folder (from `kdedge teacher`), exports the teacher to
+    ONNX fp32 and int8 for `kdedge label --backend onnxruntime`.
     """
-    from .export import export_student
+    from .export import export_student, export_teacher
+    from .teacher import TEACHER_FILE
 
-    if not int8:
-        raise click.UsageError("bundles always hold fp32 and int8 variants; --no-int8 is not supported")
-    dataset = load_data(data, text_column, label_column, quiet)
     log = (lambda message: None) if quiet else (lambda message: click.echo(message, err=True))
+    if (Path(student_dir) / TEACHER_FILE).is_file():
+        meta = export_teacher(student_dir, out, int8=int8, force=force, log=log)
+        click.echo(f"teacher exported to {out} ({meta['params']:,} parameters, ONNX fp32{' and int8' if int8 else ''})")
+        return
+    if not int8:
+        raise click.UsageError("student bundles always hold fp32 and int8 variants; --no-int8 is for teachers")
+    dataset = load_data(data, text_column, label_column, quiet)
     manifest = export_student(student_dir, out, dataset, force=force, log=log)
     sizes = {name: (Path(out) / name).stat().st_size for name in manifest["files"]}
     click.echo(
@@ -323,6 +356,84 @@ def predict(bundle, texts, backend, precision) -> None:
             click.echo(f'line {number}: skipped, expected a JSON string or an object with a string "text"', err=True)
             continue
         emit(text)
+
+
+@cli.command()
+@click.option(
+    "--teacher",
+    "teacher_dir",
+    required=True,
+    type=click.Path(file_okay=False, exists=True),
+    help="A teacher folder (torch backend) or an exported teacher (onnxruntime backend).",
+)
+@data_options
+@click.option("--splits", default="train", show_default=True, help="Dataset splits to label, comma-separated.")
+@click.option(
+    "--texts",
+    "text_files",
+    multiple=True,
+    type=click.Path(dir_okay=False, exists=True),
+    help="Extra texts to label (one per line, or JSONL; .gz allowed). Repeatable.",
+)
+@click.option(
+    "--out", required=True, type=click.Path(dir_okay=False), help="Soft-label file (.npz); resumed if present."
+)
+@click.option("--backend", type=click.Choice(["torch", "onnxruntime"]), default="torch", show_default=True)
+@click.option(
+    "--precision",
+    type=click.Choice(["fp32", "int8"]),
+    default="fp32",
+    show_default=True,
+    help="onnxruntime backend: which exported model runs.",
+)
+@click.option("--batch-size", default=64, show_default=True)
+@click.option("--bf16/--no-bf16", default=None, help="torch backend: bf16 autocast (default: on with AMX).")
+@click.option("--output", type=click.Path(dir_okay=False), help="Write throughput statistics (JSON) here.")
+@click.option("--quiet", is_flag=True)
+def label(
+    teacher_dir,
+    data,
+    text_column,
+    label_column,
+    splits,
+    text_files,
+    out,
+    backend,
+    precision,
+    batch_size,
+    bf16,
+    output,
+    quiet,
+) -> None:
+    """Run a teacher over texts and cache its logits (resumable; texts already cached are skipped)."""
+    from .data import read_texts
+    from .results import record_environment, write_json
+    from .softlabels import SoftLabels, label_texts
+    from .teacher import OnnxTeacher, Teacher, has_amx
+
+    dataset = load_data(data, text_column, label_column, quiet)
+    texts = [t for name in splits.split(",") for t in dataset.splits[name.strip()].texts]
+    for file in text_files:
+        texts += read_texts(file, text_column)
+    teacher = OnnxTeacher(teacher_dir, precision) if backend == "onnxruntime" else Teacher.from_pretrained(teacher_dir)
+    if teacher.label_names != dataset.label_names:
+        raise click.ClickException(f"the teacher's labels {teacher.label_names} are not the dataset's")
+    use_bf16 = backend == "torch" and (has_amx() if bf16 is None else bf16)
+    cache = SoftLabels(out, teacher.fingerprint, teacher.label_names)
+    stats = label_texts(cache, texts, lambda chunk: teacher.logits(chunk, batch_size, bf16=use_bf16), not quiet)
+    stats.update(
+        backend=backend,
+        precision=precision if backend == "onnxruntime" else ("bf16" if use_bf16 else "fp32"),
+        batch_size=batch_size,
+        teacher=teacher_dir,
+        soft_labels=out,
+        dataset=dataset.describe(),
+        **record_environment(),
+    )
+    if output:
+        write_json(output, stats)
+    rate = f", {stats['texts_per_second']} texts/s" if stats["texts_per_second"] else ""
+    click.echo(f"{stats['newly_labelled']:,} texts labelled{rate}; {len(cache):,} in {out}")
 
 
 def main() -> None:

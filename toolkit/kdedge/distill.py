@@ -23,6 +23,13 @@ from .softlabels import SoftLabels, label_texts
 from .students import Student, fit
 from .text import Vocabulary
 
+# Options each student is distilled with unless told otherwise (attention pooling was the best mlp pooling).
+DEFAULT_OPTIONS = {
+    "mlp": {"dim": 16, "pooling": "attention"},
+    "cnn": {"dim": 64, "filters": 128, "kernel": 3},
+    "bilstm": {"dim": 64, "hidden": 64},
+}
+
 
 @dataclass
 class StudentConfig:
@@ -31,7 +38,7 @@ class StudentConfig:
     architecture: str = "mlp"
     vocab_size: int = 5000
     max_length: int = 64
-    options: dict = field(default_factory=lambda: {"dim": 16, "pooling": "attention"})
+    options: dict = field(default_factory=lambda: dict(DEFAULT_OPTIONS["mlp"]))
     loss: str = "kl"
     temperature: float = 1.0
     epochs: int = 30

@@ -78,6 +78,13 @@ def record(model: str, dataset: dict, split: str, metrics: dict, params: int, se
         "seed": seed,
         **extra,
         "metrics": metrics,
+        **record_environment(),
+    }
+
+
+def record_environment() -> dict:
+    """Versions, machine, command and time: what every result file carries besides its figures."""
+    return {
         "versions": versions(),
         "machine": machine(),
         "command": command_line(),

@@ -143,7 +143,7 @@ class Teacher:
         encoded = self.tokenizer(list(texts), truncation=True, max_length=self.max_length)["input_ids"]
         return [len(ids) for ids in encoded]
 
-    def batches(self, texts: Sequence[str], batch_size: int) -> Iterator[tuple[list[int], dict]]:
+    def batches(self, texts: Sequence[str], batch_size: int, tensors: str = "pt") -> Iterator[tuple[list[int], dict]]:
         """Length-sorted, dynamically padded batches: (row indices, tokenizer output)."""
         for index in length_buckets(self._lengths(texts), batch_size, None):
             yield (
@@ -153,7 +153,7 @@ class Teacher:
                     truncation=True,
                     max_length=self.max_length,
                     padding=True,
-                    return_tensors="pt",
+                    return_tensors=tensors,
                 ),
             )
 
@@ -168,6 +168,47 @@ class Teacher:
         with tqdm(total=len(texts), desc="teacher", unit="text", disable=not progress) as bar, autocast(bf16):
             for index, batch in self.batches(texts, batch_size):
                 out[index] = self.model(**batch).logits.float().numpy()
+                bar.update(len(index))
+        return out
+
+
+class OnnxTeacher:
+    """A teacher exported by `kdedge.export.export_teacher`, run by ONNX Runtime (fp32 or int8).
+
+    Same `logits` API as `Teacher`."""
+
+    def __init__(self, path: str | Path, precision: str = "int8", threads: int | None = None) -> None:
+        import onnxruntime as ort
+        from transformers import AutoTokenizer
+
+        path = Path(path)
+        meta = json.loads((path / TEACHER_FILE).read_text(encoding="utf-8"))
+        if "fingerprint" not in meta:
+            raise BundleError(f"{path}: not an exported teacher (export it with `kdedge export TEACHER_DIR --out DIR`)")
+        self.label_names = meta["label_names"]
+        self.max_length = meta["max_length"]
+        # fp32 reproduces the torch teacher (shares its soft labels); int8 answers differently, so it gets its own
+        self.fingerprint = meta["fingerprint"] + (":int8" if precision == "int8" else "")
+        self.inputs = meta["inputs"]
+        self.tokenizer = AutoTokenizer.from_pretrained(path)
+        options = ort.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = threads
+        model = path / ("model.int8.onnx" if precision == "int8" else "model.onnx")
+        self.session = ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
+
+    prepare = Teacher.prepare
+    _lengths = Teacher._lengths
+    batches = Teacher.batches
+
+    def logits(
+        self, texts: Sequence[str], batch_size: int = 64, bf16: bool = False, progress: bool = False
+    ) -> np.ndarray:
+        texts = self.prepare(texts)
+        out = np.zeros((len(texts), len(self.label_names)), dtype=np.float32)
+        with tqdm(total=len(texts), desc="teacher (onnxruntime)", unit="text", disable=not progress) as bar:
+            for index, batch in self.batches(texts, batch_size, tensors="np"):
+                out[index] = self.session.run(None, {name: batch[name].astype(np.int64) for name in self.inputs})[0]
                 bar.update(len(index))
         return out
 

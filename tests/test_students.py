@@ -1,0 +1,47 @@
+import numpy as np
+import onnxruntime as ort
+import openvino as ov
+import pytest
+import torch
+
+from kdedge.export import export_onnx, quantize_onnx
+from kdedge.students import ARCHITECTURES, build, count_params
+
+IDS = torch.tensor([[3, 4, 5, 6, 0, 0, 0], [1, 2, 3, 4, 5, 6, 7], [9, 0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0, 0]])
+
+
+@pytest.fixture(params=sorted(ARCHITECTURES))
+def model(request):
+    torch.manual_seed(0)
+    return build(request.param, 500, 3).eval()
+
+
+def test_forward_shapes_and_padding_invariance(model):
+    logits = model(IDS)
+    assert logits.shape == (4, 3) and torch.isfinite(logits).all()  # the empty last text too
+    alone = model(IDS[:1, :4])  # the same text without padding, alone in its batch
+    assert torch.allclose(alone, logits[:1], atol=1e-5)
+
+
+def test_reference_mlp_size():
+    assert count_params(build("mlp", 5000, 6, dim=16, pooling="mean")) == 5000 * 16 + 16 * 6 + 6
+    assert count_params(build("mlp", 5000, 6, dim=16, pooling="attention")) == 5000 * 16 + 17 + 16 * 6 + 6
+
+
+def test_exports_to_onnx_and_openvino(model, tmp_path):
+    export_onnx(model, IDS[:2, :5], tmp_path / "m.onnx")
+    quantize_onnx(tmp_path / "m.onnx", tmp_path / "m.int8.onnx")
+    reference = model(IDS).detach().numpy()
+    for ids in (IDS, IDS[:1, :2], IDS[1:2]):  # dynamic batch and sequence length
+        expected = model(ids).detach().numpy()
+        onnx_out = ort.InferenceSession(str(tmp_path / "m.onnx")).run(None, {"input_ids": ids.numpy()})[0]
+        assert np.abs(onnx_out - expected).max() < 1e-4
+    compiled = ov.Core().compile_model(str(tmp_path / "m.onnx"), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+    assert np.abs(compiled(IDS.numpy())[0] - reference).max() < 1e-4
+    int8 = ort.InferenceSession(str(tmp_path / "m.int8.onnx")).run(None, {"input_ids": IDS.numpy()})[0]
+    assert np.abs(int8 - reference).max() < 0.05
+
+
+def test_unknown_architecture():
+    with pytest.raises(ValueError, match="unknown student"):
+        build("transformer", 10, 2)
