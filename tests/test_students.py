@@ -10,10 +10,17 @@ from kdedge.students import ARCHITECTURES, build, count_params
 IDS = torch.tensor([[3, 4, 5, 6, 0, 0, 0], [1, 2, 3, 4, 5, 6, 7], [9, 0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0, 0]])
 
 
-@pytest.fixture(params=sorted(ARCHITECTURES))
+VARIANTS = [(name, {}) for name in sorted(ARCHITECTURES)] + [
+    ("mlp", {"pooling": "attention"}),
+    ("mlp", {"pooling": "context", "heads": 4, "hidden": 8}),
+]
+
+
+@pytest.fixture(params=VARIANTS, ids=lambda v: f"{v[0]}-{'-'.join(f'{k}={x}' for k, x in v[1].items())}")
 def model(request):
     torch.manual_seed(0)
-    return build(request.param, 500, 3).eval()
+    name, options = request.param
+    return build(name, 500, 3, **options).eval()
 
 
 def test_forward_shapes_and_padding_invariance(model):
@@ -26,6 +33,7 @@ def test_forward_shapes_and_padding_invariance(model):
 def test_reference_mlp_size():
     assert count_params(build("mlp", 5000, 6, dim=16, pooling="mean")) == 5000 * 16 + 16 * 6 + 6
     assert count_params(build("mlp", 5000, 6, dim=16, pooling="attention")) == 5000 * 16 + 17 + 16 * 6 + 6
+    assert count_params(build("mlp", 5000, 6, dim=16, pooling="context")) == 5000 * 16 + 49 + 16 * 6 + 6
 
 
 def test_exports_to_onnx_and_openvino(model, tmp_path):

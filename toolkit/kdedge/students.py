@@ -32,8 +32,15 @@ def _mask(ids: torch.Tensor) -> torch.Tensor:
 class MLPStudent(nn.Module):
     """Word embeddings, a pooling over the words of a text, then a linear layer (the reference's 80K student).
 
-    `pooling`: "mean" (masked mean, as in the reference) or "attention" (a learned score per word, softmaxed
-    over the text's words, so a few emotion-bearing words can dominate). `hidden` > 0 adds one ReLU layer.
+    `pooling`:
+    - "mean": masked mean, as in the reference;
+    - "attention": a learned score per word, softmaxed over the text's words, so a few emotion-bearing words
+      can dominate;
+    - "context": attention whose score also sees the neighbouring words (a width-3 convolution over the
+      embeddings, 49 parameters at dim 16), so "feel *X*" can make X count: in Emotion the word after
+      "feel" carries the label, which no bag of words can tell.
+    `heads` > 1 pools several times with separate scores (each head can watch other words) and concatenates.
+    `hidden` > 0 adds one ReLU layer.
     """
 
     def __init__(
@@ -44,16 +51,25 @@ class MLPStudent(nn.Module):
         pooling: str = "mean",
         hidden: int = 0,
         dropout: float = 0.0,
+        heads: int = 1,
     ) -> None:
         super().__init__()
-        if pooling not in ("mean", "attention"):
+        if pooling not in ("mean", "attention", "context"):
             raise ValueError(f"unknown pooling {pooling!r}")
         self.pooling = pooling
         self.embedding = nn.Embedding(vocab_size, dim, padding_idx=PAD_ID)
-        self.score = nn.Linear(dim, 1) if pooling == "attention" else None
+        if pooling == "mean" and heads != 1:
+            raise ValueError("mean pooling has one head")
+        if pooling == "attention":
+            self.score = nn.Conv1d(dim, heads, 1)
+        elif pooling == "context":
+            self.score = nn.Conv1d(dim, heads, 3, padding=1)
+        else:
+            self.score = None
         self.dropout = nn.Dropout(dropout)
-        layers: list[nn.Module] = [nn.Linear(dim, hidden), nn.ReLU()] if hidden else []
-        self.head = nn.Sequential(*layers, nn.Linear(hidden or dim, num_labels))
+        width = dim * heads
+        layers: list[nn.Module] = [nn.Linear(width, hidden), nn.ReLU()] if hidden else []
+        self.head = nn.Sequential(*layers, nn.Linear(hidden or width, num_labels))
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         mask = _mask(ids)
@@ -61,9 +77,9 @@ class MLPStudent(nn.Module):
         if self.score is None:
             pooled = (emb * mask).sum(1) / mask.sum(1).clamp(min=1.0)
         else:
-            scores = self.score(emb) * mask + NEG * (1.0 - mask)
+            scores = self.score(emb.transpose(1, 2)).transpose(1, 2) * mask + NEG * (1.0 - mask)  # (B, L, heads)
             weights = torch.softmax(scores, dim=1) * mask
-            pooled = (weights * emb).sum(1)
+            pooled = torch.einsum("blh,bld->bhd", weights, emb).flatten(1)  # (B, heads * dim)
         return self.head(pooled)
 
 
