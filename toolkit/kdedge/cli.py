@@ -437,6 +437,50 @@ def label(
     click.echo(f"{stats['newly_labelled']:,} texts labelled{rate}; {len(cache):,} in {out}")
 
 
+@cli.command()
+@click.argument("targets", nargs=-1, type=click.Path(exists=True, file_okay=False))
+@click.option("--data", default=None, help=DATA_HELP)
+@click.option(
+    "--baselines",
+    is_flag=True,
+    help="Add TF-IDF + LR, the gold-label MLP, and BERT-base / DistilBERT (random weights of the published "
+    "architectures unless --baseline-model is given; their accuracy is then the published one).",
+)
+@click.option(
+    "--baseline-model",
+    "baseline_models",
+    multiple=True,
+    type=click.Path(exists=True, file_okay=False),
+    help="Fine-tuned transformer teacher folders (or exported ones) to use instead of random BERT/DistilBERT.",
+)
+@click.option("--quick", is_flag=True, help="200 test texts and short timings (CI).")
+@click.option("--out", default="benchmarks/results", show_default=True, type=click.Path(file_okay=False))
+@click.option("--threads", type=int, default=None, help="Threads for every runtime (default: all cores).")
+def bench(targets, data, baselines, baseline_models, quick, out, threads) -> None:
+    """Measure accuracy, latency, throughput and memory of bundles, students, teachers and baselines.
+
+    TARGETS: bundle folders (every runtime x precision), student, teacher or TF-IDF model folders.
+    Each variant runs in its own process; writes JSON, a markdown table and two plots to --out.
+    """
+    from .bench import run
+
+    if not targets and not baselines:
+        raise click.UsageError("give bundle/model folders to measure, or --baselines")
+    result = run(
+        targets,
+        data,
+        baselines,
+        baseline_models,
+        quick,
+        out,
+        threads,
+        log=lambda message: click.echo(message, err=True),
+    )
+    from .bench import table
+
+    click.echo(table(result))
+
+
 @cli.command("fetch-mpnet")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Folder for the model.")
 def fetch_mpnet(out) -> None:

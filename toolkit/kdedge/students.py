@@ -37,8 +37,8 @@ class MLPStudent(nn.Module):
     - "attention": a learned score per word, softmaxed over the text's words, so a few emotion-bearing words
       can dominate;
     - "context": attention whose score also sees the neighbouring words (a width-3 convolution over the
-      embeddings, 49 parameters at dim 16), so "feel *X*" can make X count: in Emotion the word after
-      "feel" carries the label, which no bag of words can tell.
+      embeddings, 49 parameters at dim 16; `window` sets the width), so "feel *X*" can make X count: in
+      Emotion the word after "feel" carries the label, which no bag of words can tell.
     `heads` > 1 pools several times with separate scores (each head can watch other words) and concatenates.
     `hidden` > 0 adds one ReLU layer.
     """
@@ -52,6 +52,7 @@ class MLPStudent(nn.Module):
         hidden: int = 0,
         dropout: float = 0.0,
         heads: int = 1,
+        window: int = 3,
     ) -> None:
         super().__init__()
         if pooling not in ("mean", "attention", "context"):
@@ -63,7 +64,9 @@ class MLPStudent(nn.Module):
         if pooling == "attention":
             self.score = nn.Conv1d(dim, heads, 1)
         elif pooling == "context":
-            self.score = nn.Conv1d(dim, heads, 3, padding=1)
+            if window % 2 == 0:
+                raise ValueError("the context window is odd (the word and as many neighbours on each side)")
+            self.score = nn.Conv1d(dim, heads, window, padding=window // 2)
         else:
             self.score = None
         self.dropout = nn.Dropout(dropout)
