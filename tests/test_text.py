@@ -51,3 +51,13 @@ def test_round_trip(tmp_path):
 def test_unknown_format_version_is_refused():
     with pytest.raises(ValueError, match="format"):
         Vocabulary.from_dict({"format_version": 99, "tokens": ["<pad>", "<unk>"], "max_length": 4, "lowercase": True})
+
+
+def test_hash_buckets_give_unknown_words_a_stem_id():
+    vocab = Vocabulary(["<pad>", "<unk>", "i", "feel"], buckets=10)
+    assert len(vocab) == 14  # the embedding table has rows for the buckets too
+    ids = vocab.encode(["i feel dazzled", "i feel dazzling", "i feel <unk>"]).tolist()
+    assert ids[0][:2] == [2, 3] and 4 <= ids[0][2] < 14
+    assert ids[0][2] == ids[1][2]  # same first four letters, same bucket
+    assert ids[2][2] == UNK_ID  # augmentation's mask word stays the unknown word
+    assert Vocabulary.from_dict(vocab.to_dict()).encode(["dazzled"]).tolist() == [[ids[0][2]]]

@@ -199,6 +199,12 @@ def teacher(
 @click.option("--temperature", default=1.0, show_default=True, help="Softmax temperature of the KL loss.")
 @click.option("--vocab-size", default=5000, show_default=True)
 @click.option(
+    "--buckets",
+    default=0,
+    show_default=True,
+    help="Extra embedding rows for out-of-vocabulary words, hashed by their first 4 letters.",
+)
+@click.option(
     "-o",
     "--option",
     "options",
@@ -227,6 +233,7 @@ def distill(
     loss,
     temperature,
     vocab_size,
+    buckets,
     options,
     epochs,
     lr,
@@ -244,6 +251,7 @@ def distill(
     config = lib.StudentConfig(
         architecture=architecture,
         vocab_size=vocab_size,
+        buckets=buckets,
         options={**lib.DEFAULT_OPTIONS.get(architecture, {}), **parse_options(options)},
         loss=loss,
         temperature=temperature,

@@ -38,6 +38,7 @@ class StudentConfig:
 
     architecture: str = "mlp"
     vocab_size: int = 5000
+    buckets: int = 0
     max_length: int = 64
     options: dict = field(default_factory=lambda: dict(DEFAULT_OPTIONS["mlp"]))
     loss: str = "kl"
@@ -256,7 +257,7 @@ def train_student(
     dataset: TextDataset, texts: list[str], teacher_logits: np.ndarray, config: StudentConfig, progress: bool
 ) -> tuple[Student, dict]:
     """Build the vocabulary on the transfer set, then fit the student to the teacher's logits."""
-    vocab = Vocabulary.build(texts, size=config.vocab_size, max_length=config.max_length)
+    vocab = Vocabulary.build(texts, size=config.vocab_size, max_length=config.max_length, buckets=config.buckets)
     student = Student.create(config.architecture, vocab, dataset.label_names, **config.options)
     report = fit(
         student.model,

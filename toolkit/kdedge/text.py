@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
+import zlib
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -41,11 +42,16 @@ class Vocabulary:
     """A frequency vocabulary with padding id 0 and unknown-word id 1.
 
     `max_length` caps the number of tokens a text is encoded to (longer texts are truncated).
+    With `buckets` > 0, a word outside the vocabulary is not just "unknown": it gets the id of a bucket chosen
+    by a hash of its first `prefix` characters, a crude stem ("dazzled", "dazzling" -> "dazz"), so a student
+    can learn what rare and unseen words of the same stem mean. Bucket ids follow the word ids.
     """
 
     tokens: list[str]
     max_length: int = 64
     lowercase: bool = True
+    buckets: int = 0
+    prefix: int = 4
     _index: dict[str, int] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -57,17 +63,24 @@ class Vocabulary:
 
     @classmethod
     def build(
-        cls, texts: Iterable[str], size: int = 5000, min_count: int = 1, max_length: int = 64, lowercase: bool = True
+        cls,
+        texts: Iterable[str],
+        size: int = 5000,
+        min_count: int = 1,
+        max_length: int = 64,
+        lowercase: bool = True,
+        buckets: int = 0,
     ) -> Vocabulary:
         """Keep the `size - 2` most frequent words (ties broken alphabetically, so the result is stable)."""
         if size < 3:
             raise ValueError("vocabulary size must be at least 3")
         counts = Counter(token for text in texts for token in tokenize(text, lowercase))
         ranked = sorted((item for item in counts.items() if item[1] >= min_count), key=lambda kv: (-kv[1], kv[0]))
-        return cls([PAD, UNK] + [token for token, _ in ranked[: size - 2]], max_length, lowercase)
+        return cls([PAD, UNK] + [token for token, _ in ranked[: size - 2]], max_length, lowercase, buckets)
 
     def __len__(self) -> int:
-        return len(self.tokens)
+        """Rows the embedding table needs: words, then buckets."""
+        return len(self.tokens) + self.buckets
 
     def tokenize(self, text: str) -> list[str]:
         return tokenize(text, self.lowercase)
@@ -75,7 +88,14 @@ class Vocabulary:
     def ids(self, text: str) -> list[int]:
         """Token ids of one text, truncated to `max_length`."""
         index = self._index
-        return [index.get(token, UNK_ID) for token in self.tokenize(text)[: self.max_length]]
+        tokens = self.tokenize(text)[: self.max_length]
+        if not self.buckets:
+            return [index.get(token, UNK_ID) for token in tokens]
+        return [index[token] if token in index else self._bucket(token) for token in tokens]
+
+    def _bucket(self, token: str) -> int:
+        stem = token[: self.prefix].encode("utf-8")
+        return len(self.tokens) + zlib.crc32(stem) % self.buckets
 
     def encode(self, texts: Sequence[str], pad_to: str = "longest") -> np.ndarray:
         """Encode texts to an int64 array (n, length), right-padded with `PAD_ID`.
@@ -106,6 +126,8 @@ class Vocabulary:
             "format_version": FORMAT_VERSION,
             "lowercase": self.lowercase,
             "max_length": self.max_length,
+            "buckets": self.buckets,
+            "prefix": self.prefix,
             "tokens": self.tokens,
         }
 
@@ -115,7 +137,13 @@ class Vocabulary:
             raise ValueError(
                 f"unsupported vocabulary format {data.get('format_version')!r} (expected {FORMAT_VERSION})"
             )
-        return cls(list(data["tokens"]), int(data["max_length"]), bool(data["lowercase"]))
+        return cls(
+            list(data["tokens"]),
+            int(data["max_length"]),
+            bool(data["lowercase"]),
+            int(data.get("buckets", 0)),
+            int(data.get("prefix", 4)),
+        )
 
     def save(self, path: str | Path) -> None:
         Path(path).write_text(json.dumps(self.to_dict(), ensure_ascii=False), encoding="utf-8")
