@@ -26,22 +26,42 @@ def models_table() -> str:
         "| model | params | val acc % | test acc % | test macro-F1 % | result file | command |",
         "|---|---|---|---|---|---|---|",
     ]
-    found = _load("baseline-*.json") + _load("teacher-*.json") + _load("distill/*.json")
-    for path, r in found:
-        val = r.get("val_accuracy") or r.get("selection", {}).get("best_val_accuracy")
-        transfer = r.get("transfer_set")
-        name = r["model"]
-        if transfer:
-            parts = [f"{transfer['train_texts']:,} train"]
-            if transfer["unlabeled_texts"]:
-                parts.append(f"{transfer['unlabeled_texts']:,} unlabeled")
-            if transfer["augmented_texts"]:
-                parts.append(f"{transfer['augmented_texts']:,} augmented")
-            options = ", ".join(f"{k}={v}" for k, v in r["student"]["options"].items())
-            name += f" ({options}; {' + '.join(parts)})"
+    for path, r in _load("baseline-*.json") + _load("teacher-*.json"):
+        val = r.get("selection", {}).get("best_val_accuracy")
         rows.append(
-            f"| {name} | {r['params']:,} | {_pct(val)} | {_pct(r['accuracy'])} | {_pct(r['macro_f1'])} | "
+            f"| {r['model']} | {r['params']:,} | {_pct(val)} | {_pct(r['accuracy'])} | {_pct(r['macro_f1'])} | "
             f"`{path.relative_to(HERE)}` | `{r['command']}` |"
+        )
+    return "\n".join(rows)
+
+
+def distill_table() -> str:
+    """Every distillation experiment, best validation accuracy first (the order models are chosen in)."""
+    rows = [
+        "| student | transfer set | training | params | val acc % | test acc % | test macro-F1 % | agreement "
+        "with teacher % | result file | command |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    found = sorted(_load("distill/*.json"), key=lambda item: -item[1]["val_accuracy"])
+    for path, r in found:
+        transfer = r["transfer_set"]
+        parts = [f"{transfer['train_texts']:,} train"]
+        if transfer["unlabeled_texts"]:
+            parts.append(f"{transfer['unlabeled_texts']:,} unlabeled")
+        if transfer["augmented_texts"]:
+            parts.append(f"{transfer['augmented_texts']:,} augmented")
+        student = r["student"]
+        options = ", ".join(f"{k}={v}" for k, v in student["options"].items())
+        vocab = f"vocab {student['vocab_size']:,}" + (
+            f" + {student['buckets']:,} buckets" if student.get("buckets") else ""
+        )
+        training = (
+            f"{student['loss']} T={student['temperature']:g}, lr {student['lr']:g}, batch {student['batch_size']}"
+        )
+        rows.append(
+            f"| {student['architecture']} ({options}; {vocab}) | {' + '.join(parts)} | {training} | {r['params']:,} | "
+            f"{_pct(r['val_accuracy'])} | {_pct(r['accuracy'])} | {_pct(r['macro_f1'])} | "
+            f"{_pct(r['agreement_with_teacher'])} | `{path.relative_to(HERE)}` | `{r['command']}` |"
         )
     return "\n".join(rows)
 
@@ -65,15 +85,39 @@ def speed_table() -> str:
     return "\n".join(rows)
 
 
-def main() -> None:
-    readme = HERE / "README.md"
-    text = readme.read_text()
-    tables = (
-        f"{START}\n## Models on Emotion (test: 2,000 tweets)\n\n{models_table()}\n\n## Speed\n\n{speed_table()}\n{END}"
+def latest_bench() -> Path | None:
+    """The newest full (not --quick) benchmark run."""
+    runs = sorted(p for p in RESULTS.glob("*.md") if "-quick-" not in p.name)
+    return runs[-1] if runs else None
+
+
+def readme_results() -> str:
+    """The block of the top-level README: the latest benchmark table and its accuracy-vs-size figure."""
+    bench = latest_bench()
+    if bench is None:
+        return "No full benchmark run committed yet."
+    figure = bench.with_name(bench.stem + "-size.png").relative_to(HERE.parent)
+    return (
+        f"From `{bench.relative_to(HERE.parent)}` (rendered by `benchmarks/make_tables.py`):\n\n"
+        f"{bench.read_text().strip()}\n\n![accuracy vs size]({figure})\n"
     )
+
+
+def _replace_block(path: Path, block: str) -> None:
+    text = path.read_text()
     head, _, rest = text.partition(START)
     _, _, tail = rest.partition(END)
-    readme.write_text(head + tables + tail)
+    path.write_text(f"{head}{START}\n{block}\n{END}{tail}")
+
+
+def main() -> None:
+    tables = (
+        f"## Baselines and teacher on Emotion (test: 2,000 tweets)\n\n{models_table()}\n\n"
+        f"## Distillation experiments on Emotion, best validation accuracy first\n\n{distill_table()}\n\n"
+        f"## Speed\n\n{speed_table()}"
+    )
+    _replace_block(HERE / "README.md", tables)
+    _replace_block(HERE.parent / "README.md", readme_results())
 
 
 if __name__ == "__main__":

@@ -78,7 +78,7 @@ def mlp(
 ) -> dict:
     """The reference MLP (embedding 5,000 x 16, masked mean, linear) on gold labels, early-stopped on validation."""
     vocab = Vocabulary.build(dataset.train.texts, size=vocab_size)
-    student = Student.create("mlp", vocab, dataset.label_names, dim=dim, pooling="mean")
+    student = Student.create("mlp", vocab, dataset.label_names, seed=seed, dim=dim, pooling="mean")
     report = fit(
         student.model,
         vocab.encode(dataset.train.texts, pad_to="max"),

@@ -85,15 +85,18 @@ def _time_calls(fn: Callable[[list[str]], object], texts: Sequence[str], calls: 
     return samples
 
 
-def _throughput(fn: Callable[[list[str]], object], texts: Sequence[str], batch: int, minimum: int) -> float:
-    """Texts per second over at least `minimum` texts, in batches of `batch`."""
+def _throughput(
+    fn: Callable[[list[str]], object], texts: Sequence[str], batch: int, minimum: int, seconds: float
+) -> float:
+    """Texts per second in batches of `batch`, over at least `minimum` texts or `seconds`, whichever comes first
+    (at least one batch), so big transformers do not take minutes per row."""
     total, started = 0, time.perf_counter()
-    while total < minimum:
+    while total < minimum and (total == 0 or time.perf_counter() - started < seconds):
         for start in range(0, len(texts), batch):
             chunk = list(texts[start : start + batch])
             fn(chunk)
             total += len(chunk)
-            if total >= minimum:
+            if total >= minimum or time.perf_counter() - started >= seconds:
                 break
     return round(total / (time.perf_counter() - started), 1)
 
@@ -158,7 +161,7 @@ def measure(variant: Variant, texts: list[str], evaluate: bool, threads: int, qu
     latency = _percentiles(_time_calls(predict, texts, calls=calls, warmup=min(200, calls // 5)))
     tokenization = _percentiles(_time_calls(tokenize, texts, calls=min(calls, 2000), warmup=20))["p50"]
     minimum = max(64, int(min(len(texts), 4 * 1024) * (0.25 if quick else 1)))
-    throughput = {f"batch_{b}": _throughput(predict, texts, b, minimum) for b in (64, 1024)}
+    throughput = {f"batch_{b}": _throughput(predict, texts, b, minimum, budget / 2) for b in (64, 1024)}
     path = Path(variant.path)
     size = sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.is_dir() else None
     if variant.kind == "bundle":

@@ -196,11 +196,11 @@ def teacher(
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Folder for the student.")
 @click.option("--output", type=click.Path(dir_okay=False), help="Write the result JSON here.")
 @click.option("--loss", type=click.Choice(["kl", "mse"]), default="kl", show_default=True)
-@click.option("--temperature", default=1.0, show_default=True, help="Softmax temperature of the KL loss.")
+@click.option("--temperature", default=2.0, show_default=True, help="Softmax temperature of the KL loss.")
 @click.option("--vocab-size", default=5000, show_default=True)
 @click.option(
     "--buckets",
-    default=0,
+    default=1000,
     show_default=True,
     help="Extra embedding rows for out-of-vocabulary words, hashed by their first 4 letters.",
 )
@@ -210,12 +210,12 @@ def teacher(
     "options",
     multiple=True,
     metavar="KEY=VALUE",
-    help="Student option, repeatable: mlp dim=16 pooling=attention|mean hidden=0; cnn dim=64 filters=128 "
-    "kernel=3; bilstm dim=64 hidden=64. Defaults: the values shown.",
+    help="Student option, repeatable: mlp dim=16 pooling=context|attention|mean window=3 heads=1 hidden=0 "
+    "dropout=0.1; cnn dim=64 filters=128 kernel=3; bilstm dim=64 hidden=64. Defaults: the values shown.",
 )
 @click.option("--epochs", default=30, show_default=True)
-@click.option("--lr", default=3e-3, show_default=True)
-@click.option("--batch-size", default=128, show_default=True)
+@click.option("--lr", default=1e-2, show_default=True)
+@click.option("--batch-size", default=256, show_default=True)
 @click.option("--seed", default=0, show_default=True)
 @click.option("--bf16/--no-bf16", default=None, help="bf16 autocast for the teacher (default: on with AMX).")
 @click.option("--quiet", is_flag=True, help="No progress bars.")

@@ -182,8 +182,13 @@ class Student:
         self.options = dict(options)
 
     @classmethod
-    def create(cls, architecture: str, vocab: Vocabulary, label_names: Sequence[str], **options) -> Student:
-        model = build(architecture, len(vocab), len(label_names), **options)
+    def create(
+        cls, architecture: str, vocab: Vocabulary, label_names: Sequence[str], seed: int = 0, **options
+    ) -> Student:
+        """A new, randomly initialised student; `seed` fixes the initial weights (reproducible runs)."""
+        with torch.random.fork_rng():  # leave the caller's random state alone
+            torch.manual_seed(seed)
+            model = build(architecture, len(vocab), len(label_names), **options)
         return cls(model, vocab, label_names, architecture, options)
 
     @property
