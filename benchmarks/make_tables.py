@@ -23,33 +23,73 @@ def _pct(value: float | None) -> str:
 
 def models_table() -> str:
     rows = [
-        "| model | params | val acc % | test acc % | test macro-F1 % | result file | command |",
-        "|---|---|---|---|---|---|---|",
+        "| dataset | model | params | val acc % | test acc % | test macro-F1 % | result file | command |",
+        "|---|---|---|---|---|---|---|---|",
     ]
-    for path, r in _load("baseline-*.json") + _load("teacher-*.json"):
+    found = _load("baseline-*.json") + _load("teacher-*.json")
+    for path, r in sorted(found, key=lambda item: (item[1]["dataset"]["name"], item[1]["params"])):
         val = r.get("selection", {}).get("best_val_accuracy")
         rows.append(
-            f"| {r['model']} | {r['params']:,} | {_pct(val)} | {_pct(r['accuracy'])} | {_pct(r['macro_f1'])} | "
-            f"`{path.relative_to(HERE)}` | `{r['command']}` |"
+            f"| {r['dataset']['name']} | {r['model']} | {r['params']:,} | {_pct(val)} | {_pct(r['accuracy'])} | "
+            f"{_pct(r['macro_f1'])} | `{path.relative_to(HERE)}` | `{r['command']}` |"
         )
     return "\n".join(rows)
+
+
+def _transfer(r: dict) -> str:
+    transfer = r["transfer_set"]
+    parts = [f"{transfer['train_texts']:,} train"]
+    if transfer["unlabeled_texts"]:
+        parts.append(f"{transfer['unlabeled_texts']:,} unlabeled")
+    if transfer["augmented_texts"]:
+        parts.append(f"{transfer['augmented_texts']:,} augmented")
+    return " + ".join(parts)
+
+
+def across_table() -> str:
+    """Per dataset: the teacher, the gold-label baselines and every distilled student of the final recipe
+    (exploration runs excluded), with the teacher's word-order sensitivity measured by `--student auto`."""
+    rows = [
+        "| dataset | model | trained on | params | val acc % | test acc % | test macro-F1 % | % of teacher's test acc "
+        "| result file |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    found = _load("teacher-*.json") + _load("baseline-*.json") + _load("distill/final-*.json")
+    order = []
+    for path, r in sorted(found, key=lambda item: (item[1]["dataset"]["name"], item[1]["params"])):
+        name = r["dataset"]["name"]
+        choice = r.get("student_choice")
+        if choice:
+            order.append(f"- {name}: {choice['reason']} (`{path.relative_to(HERE)}`)")
+        if "transfer_set" in r:
+            trained = f"teacher soft labels: {_transfer(r)}" + (" (auto)" if choice else "")
+            val = r["val_accuracy"]
+        else:
+            bf16 = r.get("hyperparameters", {}).get("bf16_autocast")
+            trained = (
+                f"gold labels (fine-tuned {r['architecture']}{', bf16 autocast' if bf16 else ''})"
+                if r["model"] == "teacher"
+                else "gold labels"
+            )
+            val = r.get("selection", {}).get("best_val_accuracy")
+        share = f"{100 * r['accuracy'] / r['teacher_accuracy']:.1f}" if "teacher_accuracy" in r else ""
+        rows.append(
+            f"| {name} | {r['model']} | {trained} | {r['params']:,} | {_pct(val)} | {_pct(r['accuracy'])} | "
+            f"{_pct(r['macro_f1'])} | {share} | `{path.relative_to(HERE)}` |"
+        )
+    notes = "\n".join(order) or "- no `--student auto` run committed yet"
+    return "\n".join(rows) + "\n\nWord-order sensitivity and the student `auto` chose:\n\n" + notes
 
 
 def distill_table() -> str:
     """Every distillation experiment, best validation accuracy first (the order models are chosen in)."""
     rows = [
-        "| student | transfer set | training | params | val acc % | test acc % | test macro-F1 % | agreement "
+        "| dataset | student | transfer set | training | params | val acc % | test acc % | test macro-F1 % | agreement "
         "with teacher % | result file | command |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    found = sorted(_load("distill/*.json"), key=lambda item: -item[1]["val_accuracy"])
+    found = sorted(_load("distill/*.json"), key=lambda item: (item[1]["dataset"]["name"], -item[1]["val_accuracy"]))
     for path, r in found:
-        transfer = r["transfer_set"]
-        parts = [f"{transfer['train_texts']:,} train"]
-        if transfer["unlabeled_texts"]:
-            parts.append(f"{transfer['unlabeled_texts']:,} unlabeled")
-        if transfer["augmented_texts"]:
-            parts.append(f"{transfer['augmented_texts']:,} augmented")
         student = r["student"]
         options = ", ".join(f"{k}={v}" for k, v in student["options"].items())
         vocab = f"vocab {student['vocab_size']:,}" + (
@@ -59,7 +99,8 @@ def distill_table() -> str:
             f"{student['loss']} T={student['temperature']:g}, lr {student['lr']:g}, batch {student['batch_size']}"
         )
         rows.append(
-            f"| {student['architecture']} ({options}; {vocab}) | {' + '.join(parts)} | {training} | {r['params']:,} | "
+            f"| {r['dataset']['name']} | {student['architecture']} ({options}; {vocab}) | {_transfer(r)} | "
+            f"{training} | {r['params']:,} | "
             f"{_pct(r['val_accuracy'])} | {_pct(r['accuracy'])} | {_pct(r['macro_f1'])} | "
             f"{_pct(r['agreement_with_teacher'])} | `{path.relative_to(HERE)}` | `{r['command']}` |"
         )
@@ -112,8 +153,9 @@ def _replace_block(path: Path, block: str) -> None:
 
 def main() -> None:
     tables = (
-        f"## Baselines and teacher on Emotion (test: 2,000 tweets)\n\n{models_table()}\n\n"
-        f"## Distillation experiments on Emotion, best validation accuracy first\n\n{distill_table()}\n\n"
+        f"## Baselines and teachers\n\n{models_table()}\n\n"
+        f"## Across datasets: teacher, gold-label baselines, distilled students\n\n{across_table()}\n\n"
+        f"## Every distillation experiment, best validation accuracy first\n\n{distill_table()}\n\n"
         f"## Speed\n\n{speed_table()}"
     )
     _replace_block(HERE / "README.md", tables)

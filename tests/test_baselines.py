@@ -45,3 +45,16 @@ def test_corrupted_student_fails_loudly(small, tmp_path):
     (tmp_path / "student" / "model.safetensors").write_bytes(b"garbage")
     with pytest.raises(BundleError, match="not a loadable kdedge student"):
         Student.from_pretrained(tmp_path / "student")
+
+
+@pytest.mark.parametrize("architecture", ["cnn", "bilstm"])
+def test_gold_student_baselines_use_distills_architecture(small, architecture, tmp_path):
+    from kdedge.distill import DEFAULT_OPTIONS
+
+    result = run(architecture, small, save=tmp_path / "student", progress=False)
+    assert set(result) >= SCHEMA
+    assert result["model"] == f"gold-{architecture}"
+    assert result["hyperparameters"]["loss"] == "ce"
+    student = Student.from_pretrained(tmp_path / "student")
+    assert student.architecture == architecture and student.options == DEFAULT_OPTIONS[architecture]
+    assert result["accuracy"] > 0.45  # majority class is ~0.33 of this subset

@@ -95,3 +95,21 @@ def test_soft_labels_are_resumable_and_tied_to_their_teacher(tmp_path):
 
 def test_canonical_keeps_case_and_collapses_space():
     assert canonical(" Hello\tWORLD  ") == "Hello WORLD"
+
+
+def test_exported_teacher_reproduces_the_torch_teacher(tiny_teacher, emotion_small, tmp_path):
+    """The ONNX teacher (fast labeling, benchmark rows) answers like torch: fp32 to float precision, int8 closely;
+    fp32 shares the torch teacher's soft labels, int8 gets its own fingerprint."""
+    from kdedge.export import export_teacher
+    from kdedge.teacher import OnnxTeacher
+
+    export_teacher(tiny_teacher, tmp_path / "onnx", log=lambda m: None)
+    texts = load_dataset(str(emotion_small)).test.texts[:64]
+    torch_teacher = Teacher.from_pretrained(tiny_teacher)
+    expected = torch_teacher.logits(texts)
+    fp32 = OnnxTeacher(tmp_path / "onnx", precision="fp32")
+    assert np.abs(fp32.logits(texts, batch_size=16) - expected).max() < 1e-4
+    assert fp32.fingerprint == torch_teacher.fingerprint
+    int8 = OnnxTeacher(tmp_path / "onnx", precision="int8")
+    assert (int8.logits(texts).argmax(1) == expected.argmax(1)).mean() >= 0.9
+    assert int8.fingerprint.endswith(":int8")

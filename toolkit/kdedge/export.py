@@ -311,7 +311,7 @@ def export_teacher(teacher_dir: str | Path, out: str | Path, int8: bool = True, 
             str(tmp / "model.onnx"),
             input_names=names,
             output_names=["logits"],
-            dynamic_shapes=tuple({0: batch, 1: sequence} for _ in names),
+            dynamic_shapes=(tuple({0: batch, 1: sequence} for _ in names),),  # one spec per *tensors element
             dynamo=True,
             opset_version=OPSET,
             external_data=False,
