@@ -21,6 +21,11 @@ def _pct(value: float | None) -> str:
     return "" if value is None else f"{100 * value:.2f}"
 
 
+def _cpu(r: dict) -> str:
+    machine = r["machine"]
+    return f"{machine['cpu']} ({', '.join(machine['isa'])})"
+
+
 def models_table() -> str:
     rows = [
         "| dataset | model | params | val acc % | test acc % | test macro-F1 % | result file | command |",
@@ -77,6 +82,14 @@ def across_table() -> str:
             f"| {name} | {r['model']} | {trained} | {r['params']:,} | {_pct(val)} | {_pct(r['accuracy'])} | "
             f"{_pct(r['macro_f1'])} | {share} | `{path.relative_to(HERE)}` |"
         )
+        for c in (choice or {}).get("candidates", []):
+            if c["architecture"] != r["student"]["architecture"]:
+                rows.append(
+                    f"| {name} | distilled-{c['architecture']} (auto candidate, not chosen) | "
+                    f"teacher soft labels: {_transfer(r)} | {c['params']:,} | {_pct(c['val_accuracy'])} | "
+                    f"{_pct(c['test_accuracy'])} | {_pct(c['test_macro_f1'])} | "
+                    f"{100 * c['test_accuracy'] / r['teacher_accuracy']:.1f} | `{path.relative_to(HERE)}` |"
+                )
     notes = "\n".join(order) or "- no `--student auto` run committed yet"
     return "\n".join(rows) + "\n\nWord-order sensitivity and the student `auto` chose:\n\n" + notes
 
@@ -108,19 +121,19 @@ def distill_table() -> str:
 
 
 def speed_table() -> str:
-    rows = ["| what | figure | result file | command |", "|---|---|---|---|"]
+    rows = ["| what | figure | CPU (2 cores) | result file | command |", "|---|---|---|---|---|"]
     for path, r in _load("label-throughput-*.json"):
         rows.append(
             f"| teacher labeling, {r['backend']} {r['precision']}, batch {r['batch_size']} | "
-            f"{r['texts_per_second']} texts/s | `{path.relative_to(HERE)}` | `{r['command']}` |"
+            f"{r['texts_per_second']} texts/s | {_cpu(r)} | `{path.relative_to(HERE)}` | `{r['command']}` |"
         )
     for path, r in _load("text-pipeline-*.json"):
         rows.append(
-            f"| student text pipeline, batch | {r['batch_encode_texts_per_s_median']:,} texts/s | "
+            f"| student text pipeline, batch | {r['batch_encode_texts_per_s_median']:,} texts/s | {_cpu(r)} | "
             f"`{path.relative_to(HERE)}` | `{r['command']}` |"
         )
         rows.append(
-            f"| student text pipeline, one text | {r['single_text_encode_us_median']} us | "
+            f"| student text pipeline, one text | {r['single_text_encode_us_median']} us | {_cpu(r)} | "
             f"`{path.relative_to(HERE)}` | `{r['command']}` |"
         )
     return "\n".join(rows)

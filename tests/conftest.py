@@ -49,8 +49,9 @@ def tiny_bert(tmp_path_factory, emotion_small) -> Path:
     folder = tmp_path_factory.mktemp("tiny_bert")
     counts = Counter(w for r in read_jsonl(emotion_small / "train.jsonl") for w in r["text"].split())
     words = [w for w, _ in counts.most_common(2000)]
-    (folder / "vocab.txt").write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words]) + "\n")
-    tokenizer = BertTokenizerFast(vocab_file=str(folder / "vocab.txt"))
+    tokens = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words]
+    tokenizer = BertTokenizerFast(vocab={token: i for i, token in enumerate(tokens)})  # transformers 5: a dict
+    assert tokenizer("i feel", add_special_tokens=False)["input_ids"] != [tokenizer.unk_token_id] * 2
     config = BertConfig(
         vocab_size=len(words) + 5,
         hidden_size=32,

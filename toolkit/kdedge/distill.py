@@ -236,7 +236,17 @@ def choose_student(
         candidate = replace(config, architecture=architecture, options=dict(DEFAULT_OPTIONS[architecture]))
         student, training = train_student(dataset, texts, teacher_logits, candidate, progress)
         accuracy = training["best_val_accuracy"]
-        tried.append({"architecture": architecture, "params": student.params, "val_accuracy": accuracy})
+        # test figures are reported for the table across students; the choice reads validation only
+        test = evaluate(dataset.test.labels, student.logits(dataset.test.texts).argmax(1), dataset.label_names)
+        tried.append(
+            {
+                "architecture": architecture,
+                "params": student.params,
+                "val_accuracy": accuracy,
+                "test_accuracy": test["accuracy"],
+                "test_macro_f1": test["macro_f1"],
+            }
+        )
         log(f"  {architecture}: {student.params:,} parameters, validation accuracy {accuracy:.4f}")
         if best is None or accuracy > best[2]["best_val_accuracy"]:
             best = (student, training, training)

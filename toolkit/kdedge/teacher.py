@@ -171,7 +171,7 @@ class Teacher:
         single = {}
         for word in words:
             ids = self.tokenizer(word, add_special_tokens=False)["input_ids"]
-            if len(ids) == 1:
+            if len(ids) == 1 and ids[0] != self.tokenizer.unk_token_id:  # [UNK] would make all unknowns alike
                 single[word] = ids[0]
         if len(single) < 2:
             return {}
