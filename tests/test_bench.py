@@ -37,3 +37,25 @@ def test_quick_bench_measures_every_runtime(bundle, emotion_small, tmp_path):
     assert onnx_fp32["params"] == manifest["source"]["params"]
     assert len(list(tmp_path.glob("*.png"))) == 2 and len(list(tmp_path.glob("*.md"))) == 1
     assert "| model / runtime |" in proc.stdout
+    assert "Targets (kdedge issue 6)" in (next(tmp_path.glob("*.md"))).read_text()
+
+
+def test_targets_say_what_was_met_and_what_was_missed():
+    from kdedge.bench import targets
+
+    def row(name, kind, precision, p50, accuracy, rss=50.0):
+        variant = {"name": name, "kind": kind, "precision": precision}
+        return {"variant": variant, "latency_us": {"p50": p50}, "accuracy": accuracy, "peak_rss_mb": rss}
+
+    rows = [
+        row("student onnxruntime int8", "bundle", "int8", 40.0, 0.915),
+        row("student openvino int8", "bundle", "int8", 90.0, 0.916, rss=120.0),
+        row("distilbert-base-uncased-onnx onnxruntime int8", "teacher-onnx", "int8", 3000.0, None),
+        row("teacher torch fp32", "teacher", "fp32", 9000.0, 0.933),
+    ]
+    text = "\n".join(targets(rows))
+    assert "student onnxruntime int8" in text  # the fastest int8 runtime is the one judged
+    assert "- met: p50 latency 40.0 us" in text and "- met: peak RSS 50.0 MB" in text
+    assert "- **MISSED**: 75x lower p50" in text
+    assert "- **MISSED**: 1.80 points below the teacher" in text
+    assert targets(rows[2:]) == []  # no student bundle, nothing to judge

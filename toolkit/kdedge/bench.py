@@ -399,7 +399,67 @@ def table(result: dict) -> str:
         f"every runtime; CPU {m.get('cpu')} ({', '.join(m.get('isa', []))}); latency is end to end at batch 1 "
         f"(raw text in, label out). Command: `{result['command']}`"
     )
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + targets(result["rows"])) + "\n"
+
+
+# The product's targets (kdedge issue 6), checked on every run that has the rows they compare.
+TARGETS = {"student_p50_us": 50.0, "speedup_vs_distilbert_int8": 100.0, "student_peak_rss_mb": 80.0, "gap_points": 1.0}
+
+
+def targets(rows: list[dict]) -> list[str]:
+    """Plain-words lines saying which targets this run met and which it missed, with the measured figures."""
+    ok = [r for r in rows if "error" not in r]
+    student = min(
+        (r for r in ok if r["variant"]["kind"] == "bundle" and r["variant"]["precision"] == "int8"),
+        key=lambda r: r["latency_us"]["p50"],
+        default=None,
+    )
+    if student is None:
+        return []
+    name, p50 = student["variant"]["name"], student["latency_us"]["p50"]
+
+    def line(met: bool, text: str) -> str:
+        return f"- {'met' if met else '**MISSED**'}: {text}"
+
+    out = [
+        "",
+        "Targets (kdedge issue 6), for the fastest int8 student runtime, " + name + ":",
+        "",
+        line(p50 <= TARGETS["student_p50_us"], f"p50 latency {p50:,} us (target <= {TARGETS['student_p50_us']:g} us)"),
+        line(
+            student["peak_rss_mb"] <= TARGETS["student_peak_rss_mb"],
+            f"peak RSS {student['peak_rss_mb']} MB (target <= {TARGETS['student_peak_rss_mb']:g} MB)",
+        ),
+    ]
+    distilbert = min(
+        (r for r in ok if "distilbert" in r["variant"]["name"] and r["variant"]["precision"] == "int8"),
+        key=lambda r: r["latency_us"]["p50"],
+        default=None,
+    )
+    if distilbert:
+        speedup = distilbert["latency_us"]["p50"] / p50
+        out.append(
+            line(
+                speedup >= TARGETS["speedup_vs_distilbert_int8"],
+                f"{speedup:,.0f}x lower p50 than {distilbert['variant']['name']} "
+                f"(target >= {TARGETS['speedup_vs_distilbert_int8']:g}x)",
+            )
+        )
+    teacher = max(
+        (r for r in ok if r["variant"]["kind"] == "teacher" and r["accuracy"]),
+        key=lambda r: r["accuracy"],
+        default=None,
+    )
+    if teacher and student["accuracy"] is not None:
+        gap = 100 * (teacher["accuracy"] - student["accuracy"])
+        out.append(
+            line(
+                gap <= TARGETS["gap_points"],
+                f"{gap:.2f} points below the teacher {teacher['variant']['name']} "
+                f"(target <= {TARGETS['gap_points']:g})",
+            )
+        )
+    return out
 
 
 def plot(result: dict, base: Path) -> None:
