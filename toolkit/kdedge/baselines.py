@@ -119,17 +119,24 @@ def mlp(
 
 
 def gold_student(
-    dataset: TextDataset, architecture: str, seed: int = 0, save: str | Path | None = None, progress: bool = True
+    dataset: TextDataset,
+    architecture: str,
+    seed: int = 0,
+    save: str | Path | None = None,
+    progress: bool = True,
+    vocab_size: int | None = None,
 ) -> dict:
     """A distillation student (distill's default settings for it) trained on the gold labels alone.
 
     Distilled and gold-label students then differ only in their targets, which isolates what the teacher adds.
     """
-    from dataclasses import asdict
+    from dataclasses import asdict, replace
 
     from .distill import DEFAULT_OPTIONS, StudentConfig, train_student
 
     config = StudentConfig(architecture=architecture, options=dict(DEFAULT_OPTIONS[architecture]), loss="ce", seed=seed)
+    if vocab_size:
+        config = replace(config, vocab_size=vocab_size)
     student, report = train_student(dataset, dataset.train.texts, dataset.train.labels, config, progress)
     metrics = evaluate(dataset.test.labels, student.logits(dataset.test.texts).argmax(1), dataset.label_names)
     if save:

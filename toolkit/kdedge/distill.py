@@ -41,7 +41,7 @@ class StudentConfig:
     """How a student is built and trained (recorded in every result)."""
 
     architecture: str = "mlp"
-    vocab_size: int = 5000
+    vocab_size: int = 4000  # + 1,000 buckets: as accurate on validation as 5,000 + 1,000, 80K parameters not 96K
     buckets: int = 1000
     max_length: int = 64
     options: dict = field(default_factory=lambda: dict(DEFAULT_OPTIONS["mlp"]))
@@ -252,10 +252,10 @@ def choose_student(
             best = (student, training, training)
         if accuracy >= teacher_val_accuracy - WITHIN:
             best = (student, training, training)
-            rule = f"the smallest student within {WITHIN:.0%} point of the teacher"
+            rule = f"the smallest student within {100 * WITHIN:g} point of the teacher"
             break
     else:
-        rule = f"no student came within {WITHIN:.0%} point of the teacher, so the most accurate one"
+        rule = f"no student came within {100 * WITHIN:g} point of the teacher, so the most accurate one"
     student, training, _ = best
     gap = 100 * (teacher_val_accuracy - training["best_val_accuracy"])
     need = "a sequence model may be needed" if order["changed_share"] >= 0.05 else "a bag of words can do"
