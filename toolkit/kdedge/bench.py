@@ -475,36 +475,32 @@ def plot(result: dict, base: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    best: dict[str, dict] = {}  # one point per model: its fastest runtime
+    # One point per model, at its fastest runtime. A model's runtimes share its parameter count (the exported
+    # teacher and the torch teacher too), so rows are grouped by it and named after the first one.
+    best: dict[int, tuple[str, dict]] = {}
     for row in result["rows"]:
         if "error" in row:
             continue
-        model = (
-            row["variant"]["name"].rsplit(" ", 2)[0] if row["variant"]["kind"] == "bundle" else row["variant"]["name"]
-        )
-        if model not in best or row["latency_us"]["p50"] < best[model]["latency_us"]["p50"]:
-            best[model] = row
+        model = row["variant"]["name"].rsplit(" ", 2)[0].removesuffix("-onnx")
+        name, fastest = best.get(row["params"], (model, row))
+        best[row["params"]] = (name, row if row["latency_us"]["p50"] < fastest["latency_us"]["p50"] else fastest)
     for suffix, x_of, label in (
         ("size", lambda r: r["params"], "parameters (log scale)"),
         ("latency", lambda r: r["latency_us"]["p50"], "p50 latency at batch 1, microseconds (log scale)"),
     ):
-        fig, ax = plt.subplots(figsize=(7, 4.5))
-        for model, row in best.items():
+        fig, ax = plt.subplots(figsize=(9, 4.5))
+        for name, row in best.values():
             measured = row["accuracy"] is not None
             accuracy = 100 * (row["accuracy"] if measured else row["published_accuracy"]["accuracy"])
-            ax.scatter(x_of(row), accuracy, marker="o" if measured else "x", s=50)
-            ax.annotate(
-                model + ("" if measured else " (published acc.)"),
-                (x_of(row), accuracy),
-                fontsize=8,
-                xytext=(4, 4),
-                textcoords="offset points",
-            )
+            runtime = row["variant"]["name"].removeprefix(row["variant"]["name"].rsplit(" ", 2)[0]).strip()
+            legend = f"{name} ({runtime})" + ("" if measured else ", published accuracy")
+            ax.scatter(x_of(row), accuracy, marker="o" if measured else "x", s=60, label=legend)
         ax.set_xscale("log")
         ax.set_xlabel(label)
         ax.set_ylabel("test accuracy %")
         ax.set_title(f"{result['dataset']['name']}: accuracy vs {suffix}")
         ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.02, 0.5))
         fig.tight_layout()
         fig.savefig(f"{base}-{suffix}.png", dpi=120)
         plt.close(fig)
