@@ -248,15 +248,15 @@ def choose_student(
             }
         )
         log(f"  {architecture}: {student.params:,} parameters, validation accuracy {accuracy:.4f}")
-        if best is None or accuracy > best[2]["best_val_accuracy"]:
-            best = (student, training, training)
+        if best is None or accuracy > best[1]["best_val_accuracy"]:
+            best = (student, training)
         if accuracy >= teacher_val_accuracy - WITHIN:
-            best = (student, training, training)
+            best = (student, training)
             rule = f"the smallest student within {100 * WITHIN:g} point of the teacher"
             break
     else:
         rule = f"no student came within {100 * WITHIN:g} point of the teacher, so the most accurate one"
-    student, training, _ = best
+    student, training = best
     gap = 100 * (teacher_val_accuracy - training["best_val_accuracy"])
     need = "a sequence model may be needed" if order["changed_share"] >= 0.05 else "a bag of words can do"
     reason = (
