@@ -23,10 +23,11 @@ $(STAMP): setup.cfg pyproject.toml
 	touch $@
 
 # The main job: distil the committed MiniLM soft labels (every text of the transfer set is cached, so no
-# teacher is needed) into the 80K MLP, export it to a bundle and classify two texts with it.
+# teacher is needed) into the 80K MLP (`--student auto` measures word order and picks it), export it to a
+# bundle and classify two texts with it. This reproduces exported/emotion-mlp-student.
 run: setup
-	$(BIN)/kdedge distill --data $(DATA) --soft-labels benchmarks/softlabels/emotion-minilm.npz \
-		--augment 8 --unlabeled $(UNLABELED) --out runs/student --output runs/distill.json
+	$(BIN)/kdedge distill --data $(DATA) --soft-labels benchmarks/softlabels/emotion-minilm-bf16.npz \
+		--augment 8 --unlabeled $(UNLABELED) --student auto --out runs/student --output runs/distill.json
 	$(BIN)/kdedge export runs/student --data $(DATA) --out runs/bundle --force
 	$(BIN)/kdedge predict runs/bundle "i feel wonderful today" "this house makes me so nervous"
 
