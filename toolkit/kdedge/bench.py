@@ -163,15 +163,15 @@ def measure(variant: Variant, texts: list[str], evaluate: bool, threads: int, qu
     minimum = max(64, int(min(len(texts), 4 * 1024) * (0.25 if quick else 1)))
     throughput = {f"batch_{b}": _throughput(predict, texts, b, minimum, budget / 2) for b in (64, 1024)}
     path = Path(variant.path)
-    size = sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.is_dir() else None
-    if variant.kind == "bundle":
+    if variant.kind in ("bundle", "teacher-onnx"):  # folders with fp32 and int8 models: count the one that ran
         from .runtime import MODEL_FILES
 
-        size = (path / MODEL_FILES[variant.backend, variant.precision]).stat().st_size
+        model_file = path / MODEL_FILES[variant.backend, variant.precision]
+        size = model_file.stat().st_size
         if variant.backend == "openvino":
-            size += (path / MODEL_FILES[variant.backend, variant.precision]).with_suffix(".bin").stat().st_size
-    elif variant.kind == "teacher-onnx":  # the folder holds fp32 and int8: count the model that ran
-        size = (path / ("model.int8.onnx" if variant.precision == "int8" else "model.onnx")).stat().st_size
+            size += model_file.with_suffix(".bin").stat().st_size
+    else:
+        size = sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.is_dir() else None
     return asdict(
         Measurement(
             variant=asdict(variant),

