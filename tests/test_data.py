@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from conftest import EMOTION, SST2, read_jsonl, write_jsonl
-from kdedge.data import default_source, load_dataset, read_texts
+from kdedge.data import default_source, load_dataset, phrase_groups, read_texts
 from kdedge.errors import DataError
 
 
@@ -78,9 +78,27 @@ def test_missing_test_split_is_carved_reproducibly(tmp_path):
     second = load_dataset(str(tmp_path))
     assert len(first.test) == 872  # the official validation split is reported on as test
     assert first.validation.texts == second.validation.texts
-    assert len(first.validation) == 200  # 5% of 4,000
-    assert not set(first.validation.texts) & set(first.train.texts)
+    assert first.train.texts == second.train.texts
+    raw = read_texts(tmp_path / "train.jsonl")
+    group, roots = phrase_groups(raw)
+    assert len(first.validation) == round(0.1 * len(roots))
+    # validation holds whole sentences (group roots); their groups (the sentence and its phrases) left train,
+    # the groups of the remaining train rows stayed whole
+    root_texts = {raw[r] for r in roots}
+    assert set(first.validation.texts) <= root_texts
+    held = {g for g, r in enumerate(roots) if raw[r] in set(first.validation.texts)}
+    kept = set(first.train.texts)
+    assert all((raw[i] in kept) == (group[i] not in held) for i in range(len(raw)))
+    assert not set(first.validation.texts) & kept
     assert any("official validation" in note for note in first.notes)
+
+
+def test_phrase_groups_put_phrases_with_their_sentence():
+    texts = ["not good", "a film that is not good at all", "good", "fine", "is not", "fine"]
+    group, roots = phrase_groups(texts)
+    assert [texts[i] for i in roots] == ["a film that is not good at all", "fine"]
+    assert group == [0, 0, 0, 1, 0, 1]
+    assert phrase_groups(texts, max_words=3)[0][:3] == [1, 0, 1]  # long texts do not register their phrases
 
 
 def _write(folder, split, lines):

@@ -8,8 +8,10 @@ import torch
 from conftest import SHARED
 from kdedge.augment import MASK, Augmenter, leak_key, remove_leaks
 from kdedge.data import load_dataset
-from kdedge.distill import StudentConfig, distill, transfer_set
+from kdedge.distill import StudentConfig, distill, embedding_init, transfer_set
+from kdedge.errors import KdedgeError
 from kdedge.students import Student, distillation_loss
+from kdedge.teacher import Teacher
 
 
 def test_kl_loss_is_zero_at_the_teacher_and_scales_with_temperature():
@@ -120,3 +122,38 @@ def test_auto_measures_word_order_and_explains_its_choice(tiny_teacher, emotion_
     assert f"{result['student']['architecture']} chosen" in choice["reason"]
     assert "word order changes the teacher's answer on" in choice["reason"]
     assert Student.from_pretrained(tmp_path / "student").architecture == result["student"]["architecture"]
+
+
+def test_embedding_init_is_the_teachers_principal_directions_at_unit_scale():
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(200, 32)) * np.linspace(3.0, 0.1, 32)  # decreasing variance per direction
+    init = embedding_init(vectors, 8)
+    assert init.shape == (200, 8) and init.dtype == np.float32
+    assert init.std() == pytest.approx(1.0, abs=1e-5)
+    variances = init.var(axis=0)
+    assert np.all(np.diff(variances) <= 1e-6)  # components by decreasing variance
+    with pytest.raises(KdedgeError):
+        embedding_init(vectors, 64)
+
+
+def test_teacher_init_starts_from_teacher_vectors_and_caches_them(tiny_teacher, emotion_small, tmp_path):
+    dataset = load_dataset(str(emotion_small))
+    teacher = Teacher.from_pretrained(tiny_teacher)
+    words = ["happy", "sad", "angry", "the"]
+    alone = teacher.word_vectors(words[:1])
+    assert teacher.word_vectors(words)[0] == pytest.approx(alone[0], abs=1e-5)  # padding does not leak in
+    config = StudentConfig(epochs=1, lr=0.0, vocab_size=500, init="teacher")  # lr 0: the weights stay the init
+    soft = tmp_path / "soft.npz"
+    first = distill(
+        dataset, tmp_path / "s1", tiny_teacher, config, soft_labels=soft, progress=False, log=lambda m: None
+    )
+    student = Student.from_pretrained(tmp_path / "s1")
+    words = student.vocab.tokens[2:]
+    expected = embedding_init(teacher.word_vectors(words).astype(np.float16).astype(np.float32), 16)
+    rows = student.model.embedding.weight.detach().numpy()[2 : 2 + len(words)]
+    assert rows == pytest.approx(expected, abs=1e-4)
+    # the vectors travel in the soft-label file: the same student without the teacher's weights
+    again = distill(dataset, tmp_path / "s2", None, config, soft_labels=soft, progress=False, log=lambda m: None)
+    assert again["student"]["init"] == first["student"]["init"] == "teacher"
+    second = Student.from_pretrained(tmp_path / "s2").model.embedding.weight.detach().numpy()
+    assert np.array_equal(second, student.model.embedding.weight.detach().numpy())

@@ -230,6 +230,14 @@ def teacher(
     help="Student option, repeatable: mlp dim=16 pooling=context|attention|mean window=3 heads=1 hidden=0 "
     "dropout=0.1; cnn dim=64 filters=128 kernel=3; bilstm dim=64 hidden=64. Defaults: the values shown.",
 )
+@click.option(
+    "--init",
+    type=click.Choice(["random", "teacher"]),
+    default="random",
+    show_default=True,
+    help="Student embeddings start random or from the teacher's out-of-context word vectors (PCA; like Tang "
+    "et al.'s word2vec init, from the teacher; kept in the soft-label file).",
+)
 @click.option("--epochs", default=30, show_default=True)
 @click.option("--lr", default=1e-2, show_default=True)
 @click.option("--batch-size", default=256, show_default=True)
@@ -252,6 +260,7 @@ def distill(
     vocab_size,
     buckets,
     options,
+    init,
     epochs,
     lr,
     batch_size,
@@ -276,6 +285,7 @@ def distill(
         lr=lr,
         batch_size=batch_size,
         seed=seed,
+        init=init,
     )
     log = (lambda message: None) if quiet else (lambda message: click.echo(message, err=True))
     result = lib.distill(

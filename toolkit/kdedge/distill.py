@@ -10,10 +10,12 @@ import hashlib
 import os
 import random
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from .augment import Augmenter, remove_leaks
 from .data import TextDataset, read_texts
@@ -23,6 +25,8 @@ from .results import record
 from .softlabels import SoftLabels, label_texts
 from .students import Student, fit
 from .text import Vocabulary
+
+WordVectors = Callable[[list[str]], np.ndarray]  # words -> the teacher's vectors for them, (n, hidden)
 
 # The augmented texts do not change with the training seed, so runs with other seeds reuse their soft labels.
 AUGMENT_SEED = 0
@@ -53,6 +57,7 @@ class StudentConfig:
     weight_decay: float = 0.0
     patience: int = 5
     seed: int = 0
+    init: str = "random"  # "teacher": embeddings start from the teacher's word vectors (PCA), see embedding_init
 
 
 def cache_dir() -> Path:
@@ -148,16 +153,20 @@ def distill(
     )
     teacher_logits = cache.lookup(texts)
     teacher_val = cache.lookup(dataset.validation.texts).argmax(1)
+
+    def vectors(words: list[str]) -> np.ndarray:
+        return cached_word_vectors(cache, words, lambda todo: lazy.get().word_vectors(todo, bf16=bf16))
+
     choice = None
     if config.architecture == "auto":
         order = word_order_sensitivity(cache, lambda chunk: lazy.get().logits(chunk, bf16=bf16), dataset, config.seed)
         teacher_val_accuracy = float((teacher_val == dataset.validation.labels).mean())
         student, training, choice = choose_student(
-            dataset, texts, teacher_logits, config, teacher_val_accuracy, order, progress, log
+            dataset, texts, teacher_logits, config, teacher_val_accuracy, order, progress, log, vectors
         )
         config = replace(config, architecture=student.architecture, options=student.options)
     else:
-        student, training = train_student(dataset, texts, teacher_logits, config, progress)
+        student, training = train_student(dataset, texts, teacher_logits, config, progress, vectors)
     test_logits = student.logits(dataset.test.texts)
     metrics = evaluate(dataset.test.labels, test_logits.argmax(1), dataset.label_names)
     teacher_test = cache.lookup(dataset.test.texts).argmax(1)
@@ -227,6 +236,7 @@ def choose_student(
     order: dict,
     progress: bool,
     log,
+    vectors: WordVectors | None = None,
 ) -> tuple[Student, dict, dict]:
     """Train the candidates smallest first; keep the first within `WITHIN` of the teacher on validation,
     else the most accurate. Returns the student, its training report and the choice with its reasons."""
@@ -234,7 +244,7 @@ def choose_student(
     best = None
     for architecture in CANDIDATES:
         candidate = replace(config, architecture=architecture, options=dict(DEFAULT_OPTIONS[architecture]))
-        student, training = train_student(dataset, texts, teacher_logits, candidate, progress)
+        student, training = train_student(dataset, texts, teacher_logits, candidate, progress, vectors)
         accuracy = training["best_val_accuracy"]
         # test figures are reported for the table across students; the choice reads validation only
         test = evaluate(dataset.test.labels, student.logits(dataset.test.texts).argmax(1), dataset.label_names)
@@ -269,11 +279,26 @@ def choose_student(
 
 
 def train_student(
-    dataset: TextDataset, texts: list[str], teacher_logits: np.ndarray, config: StudentConfig, progress: bool
+    dataset: TextDataset,
+    texts: list[str],
+    teacher_logits: np.ndarray,
+    config: StudentConfig,
+    progress: bool,
+    vectors: WordVectors | None = None,
 ) -> tuple[Student, dict]:
-    """Build the vocabulary on the transfer set, then fit the student to the teacher's logits."""
+    """Build the vocabulary on the transfer set, then fit the student to the teacher's logits.
+
+    With `config.init == "teacher"`, `vectors` gives the teacher's word vectors for the embedding init."""
     vocab = Vocabulary.build(texts, size=config.vocab_size, max_length=config.max_length, buckets=config.buckets)
     student = Student.create(config.architecture, vocab, dataset.label_names, seed=config.seed, **config.options)
+    if config.init == "teacher":
+        if vectors is None:
+            raise KdedgeError("init 'teacher' needs the teacher's word vectors")
+        words = vocab.tokens[2:]
+        table = student.model.embedding.weight.data
+        table[2 : 2 + len(words)] = torch.from_numpy(embedding_init(vectors(words), table.shape[1]))
+    elif config.init != "random":
+        raise KdedgeError(f"unknown init {config.init!r} (random or teacher)")
     report = fit(
         student.model,
         vocab.encode(texts, pad_to="max"),
@@ -292,6 +317,27 @@ def train_student(
         desc=f"student {config.architecture}",
     )
     return student, report
+
+
+def embedding_init(vectors: np.ndarray, dim: int) -> np.ndarray:
+    """The teacher's word vectors reduced to the student's embedding size by PCA, scaled to unit variance
+    (the scale of a default `nn.Embedding` init)."""
+    if dim > min(vectors.shape):
+        raise KdedgeError(f"cannot reduce {vectors.shape[0]} teacher word vectors of size {vectors.shape[1]} to {dim}")
+    centered = vectors - vectors.mean(0)
+    _, _, components = np.linalg.svd(centered, full_matrices=False)
+    reduced = centered @ components[:dim].T
+    return (reduced / reduced.std()).astype(np.float32)
+
+
+def cached_word_vectors(cache: SoftLabels, words: list[str], compute: WordVectors) -> np.ndarray:
+    """The teacher's word vectors for `words`, computed once and kept in the soft-label file (fp16), so a
+    later run needs no teacher."""
+    todo = [word for word in words if word not in cache.vectors]
+    if todo:
+        cache.vectors.update(zip(todo, compute(todo).astype(np.float16)))
+        cache.save()
+    return np.stack([cache.vectors[word] for word in words]).astype(np.float32)
 
 
 def _ensure_default_teacher(dataset: TextDataset, progress: bool, log) -> Path:

@@ -57,6 +57,7 @@ class SoftLabels:
         self.label_names = list(label_names)
         self.parts = self.path.with_name(self.path.name + ".parts")
         self.extra: dict = {}  # data that must travel with the labels (augmentation's replacement table)
+        self.vectors: dict[str, np.ndarray] = {}  # the teacher's out-of-context word vectors (student init)
         self._rows: dict[int, np.ndarray] = {}
         for file in [self.path, *sorted(self.parts.glob("*.npz"))] if self.parts.is_dir() else [self.path]:
             if file.is_file():
@@ -68,6 +69,7 @@ class SoftLabels:
                 teacher, names = str(data["teacher"]), [str(n) for n in data["label_names"]]
                 keys, logits = data["keys"], data["logits"]
                 extra = json.loads(str(data["extra"])) if "extra" in data else {}
+                vectors = zip(data["vector_words"].tolist(), data["vectors"]) if "vectors" in data else ()
         except (OSError, ValueError, KeyError) as err:
             raise BundleError(f"{file}: not a readable soft-label file ({err})") from None
         if teacher != self.teacher_id or names != self.label_names:
@@ -77,6 +79,7 @@ class SoftLabels:
             )
         self._rows.update(zip(keys.tolist(), logits))
         self.extra.update(extra)
+        self.vectors.update(vectors)
 
     @staticmethod
     def stored_teacher(path: str | Path) -> str:
@@ -111,20 +114,26 @@ class SoftLabels:
         write_bytes(shard, self._payload(keys, logits))
         self._rows.update(zip(keys.tolist(), logits))
 
-    def _payload(self, keys: np.ndarray, logits: np.ndarray) -> bytes:
+    def _payload(self, keys: np.ndarray, logits: np.ndarray, vectors: bool = False) -> bytes:
+        """The file's arrays; word vectors (large, rarely added) go only into the merged file."""
+        words = list(self.vectors) if vectors else []
+        table = {}
+        if words:
+            table = {"vector_words": np.array(words), "vectors": np.stack([self.vectors[w] for w in words])}
         return _npz(
             keys=keys,
             logits=logits,
             teacher=np.array(self.teacher_id),
             label_names=np.array(self.label_names),
             extra=np.array(json.dumps(self.extra)),
+            **table,
         )
 
     def save(self) -> None:
         """Merge everything into the main file atomically, then drop the shards."""
         keys = np.array(sorted(self._rows), dtype=np.int64)
         logits = np.stack([self._rows[k] for k in keys.tolist()]) if len(keys) else np.zeros((0, len(self.label_names)))
-        write_bytes(self.path, self._payload(keys, logits.astype(np.float32)))
+        write_bytes(self.path, self._payload(keys, logits.astype(np.float32), vectors=True))
         if self.parts.is_dir():
             for shard in self.parts.glob("*.npz"):
                 shard.unlink()

@@ -183,6 +183,22 @@ class Teacher:
         nearest = similarity.topk(min(k, len(names) - 1), dim=1).indices.tolist()
         return {word: [names[j] for j in row] for word, row in zip(names, nearest)}
 
+    @torch.inference_mode()
+    def word_vectors(self, words: Sequence[str], batch_size: int = 256, bf16: bool = False) -> np.ndarray:
+        """Each word read alone by the teacher: the mean of its word pieces' last hidden states, (n, hidden).
+
+        What the teacher makes of a word out of context; a student's embeddings start from these (PCA-reduced)
+        instead of noise, so words it sees rarely already sit near the words the teacher finds alike."""
+        self.model.eval()
+        out = np.zeros((len(words), self.model.config.hidden_size), dtype=np.float32)
+        special = torch.tensor(self.tokenizer.all_special_ids)
+        with autocast(bf16):
+            for index, batch in self.batches(list(words), batch_size):
+                states = self.model(**batch, output_hidden_states=True).hidden_states[-1].float()
+                keep = (batch["attention_mask"].bool() & ~torch.isin(batch["input_ids"], special)).unsqueeze(-1)
+                out[index] = ((states * keep).sum(1) / keep.sum(1).clamp(min=1)).numpy()
+        return out
+
     def _lengths(self, texts: Sequence[str]) -> list[int]:
         encoded = self.tokenizer(list(texts), truncation=True, max_length=self.max_length)["input_ids"]
         return [len(ids) for ids in encoded]
