@@ -78,20 +78,23 @@ def across_table() -> str:
             )
             val = r.get("selection", {}).get("best_val_accuracy")
         share = f"{100 * r['accuracy'] / r['teacher_accuracy']:.1f}" if "teacher_accuracy" in r else ""
-        rows.append(
-            f"| {name} | {r['model']} | {trained} | {r['params']:,} | {_pct(val)} | {_pct(r['accuracy'])} | "
-            f"{_pct(r['macro_f1'])} | {share} | `{path.relative_to(HERE)}` |"
-        )
+        metrics = (val, r["accuracy"], r["macro_f1"])
+        rows.append(_across_row(name, r["model"], trained, r["params"], metrics, share, path))
         for c in (choice or {}).get("candidates", []):
             if c["architecture"] != r["student"]["architecture"]:
-                rows.append(
-                    f"| {name} | distilled-{c['architecture']} (auto candidate, not chosen) | "
-                    f"teacher soft labels: {_transfer(r)} | {c['params']:,} | {_pct(c['val_accuracy'])} | "
-                    f"{_pct(c['test_accuracy'])} | {_pct(c['test_macro_f1'])} | "
-                    f"{100 * c['test_accuracy'] / r['teacher_accuracy']:.1f} | `{path.relative_to(HERE)}` |"
-                )
+                metrics = (c["val_accuracy"], c["test_accuracy"], c["test_macro_f1"])
+                share = f"{100 * c['test_accuracy'] / r['teacher_accuracy']:.1f}"
+                model = f"distilled-{c['architecture']} (auto candidate, not chosen)"
+                trained = f"teacher soft labels: {_transfer(r)}"
+                rows.append(_across_row(name, model, trained, c["params"], metrics, share, path))
     notes = "\n".join(order) or "- no `--student auto` run committed yet"
     return "\n".join(rows) + "\n\nWord-order sensitivity and the student `auto` chose:\n\n" + notes
+
+
+def _across_row(name: str, model: str, trained: str, params: int, metrics: tuple, share: str, path: Path) -> str:
+    val, test, f1 = (_pct(m) for m in metrics)
+    file = path.relative_to(HERE)
+    return f"| {name} | {model} | {trained} | {params:,} | {val} | {test} | {f1} | {share} | `{file}` |"
 
 
 def distill_table() -> str:
@@ -110,6 +113,7 @@ def distill_table() -> str:
         )
         training = (
             f"{student['loss']} T={student['temperature']:g}, lr {student['lr']:g}, batch {student['batch_size']}"
+            + (", teacher init" if student.get("init") == "teacher" else "")
         )
         rows.append(
             f"| {r['dataset']['name']} | {student['architecture']} ({options}; {vocab}) | {_transfer(r)} | "
