@@ -88,6 +88,9 @@ def test_soft_labels_are_resumable_and_tied_to_their_teacher(tmp_path):
     assert stats["newly_labelled"] == 10_000 - 4096
     assert not (tmp_path / "soft.npz.parts").exists()
     final = SoftLabels(tmp_path / "soft.npz", "teacher-a", ["a", "b"])
+    written = (tmp_path / "soft.npz").stat().st_mtime_ns
+    assert label_texts(final, texts[:5], fake_teacher, progress=False)["newly_labelled"] == 0
+    assert (tmp_path / "soft.npz").stat().st_mtime_ns == written  # a complete cache is not rewritten
     assert final.lookup(["text number 12", "  text   number 12 "])[:, 0].tolist() == [14.0, 14.0]
     with pytest.raises(BundleError, match="not of 'teacher-b'"):
         SoftLabels(tmp_path / "soft.npz", "teacher-b", ["a", "b"])

@@ -168,7 +168,8 @@ def label_texts(
             bar.update(len(chunk))
             bar.set_postfix(texts_per_s=f"{(start + len(chunk)) / (time.perf_counter() - started):.0f}")
     elapsed = time.perf_counter() - started
-    cache.save()
+    if todo or cache.parts.is_dir() or not cache.path.is_file():  # merge new shards; a complete file stays as is
+        cache.save()
     return {
         "texts": len(texts),
         "newly_labelled": len(todo),
