@@ -112,7 +112,9 @@ def distill_table() -> str:
             f" + {student['buckets']:,} buckets" if student.get("buckets") else ""
         )
         training = (
-            f"{student['loss']} T={student['temperature']:g}, lr {student['lr']:g}, batch {student['batch_size']}"
+            student["loss"]
+            + (f" T={student['temperature']:g}" if student["loss"] == "kl" else "")
+            + f", lr {student['lr']:g}, batch {student['batch_size']}"
             + (", teacher init" if student.get("init") == "teacher" else "")
         )
         rows.append(
