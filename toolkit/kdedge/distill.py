@@ -152,7 +152,7 @@ def distill(
         cache, texts + held_out, lambda chunk: lazy.get().logits(chunk, bf16=bf16), progress=progress
     )
     teacher_logits = cache.lookup(texts)
-    teacher_val = cache.lookup(dataset.validation.texts).argmax(1)
+    teacher_val_accuracy = float((cache.lookup(dataset.validation.texts).argmax(1) == dataset.validation.labels).mean())
 
     def vectors(words: list[str]) -> np.ndarray:
         return cached_word_vectors(cache, words, lambda todo: lazy.get().word_vectors(todo, bf16=bf16))
@@ -160,7 +160,6 @@ def distill(
     choice = None
     if config.architecture == "auto":
         order = word_order_sensitivity(cache, lambda chunk: lazy.get().logits(chunk, bf16=bf16), dataset, config.seed)
-        teacher_val_accuracy = float((teacher_val == dataset.validation.labels).mean())
         student, training, choice = choose_student(
             dataset, texts, teacher_logits, config, teacher_val_accuracy, order, progress, log, vectors
         )
@@ -182,7 +181,7 @@ def distill(
         teacher=str(teacher_dir) if teacher_dir else None,
         teacher_id=teacher_id,
         teacher_accuracy=float((teacher_test == dataset.test.labels).mean()),
-        teacher_val_accuracy=float((teacher_val == dataset.validation.labels).mean()),
+        teacher_val_accuracy=teacher_val_accuracy,
         val_accuracy=float((student_val == dataset.validation.labels).mean()),
         agreement_with_teacher=float((test_logits.argmax(1) == teacher_test).mean()),
         transfer_set_size=stats["transfer_set_size"],
