@@ -22,6 +22,13 @@ def test_vocabulary_is_deterministic_and_frequency_ranked():
     assert Vocabulary.build(list(reversed(texts)), size=500).tokens == vocab.tokens
 
 
+def test_masked_words_do_not_take_a_vocabulary_row():
+    """Augmentation writes "<unk>" for masked words: it must stay the unknown id, not be ranked as a word."""
+    vocab = Vocabulary.build(["i feel <unk>", "i <unk> <unk> happy", "<pad> feel"], size=10)
+    assert vocab.tokens.count("<unk>") == 1 and vocab.tokens.count("<pad>") == 1
+    assert vocab.encode(["i <unk>"]).tolist() == [[vocab.tokens.index("i"), UNK_ID]]
+
+
 def test_encode_pads_truncates_and_maps_unknown_words():
     vocab = Vocabulary(["<pad>", "<unk>", "i", "feel", "happy"], max_length=3)
     ids = vocab.encode(["i feel happy today", "", "happy"])

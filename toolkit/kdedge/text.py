@@ -71,10 +71,13 @@ class Vocabulary:
         lowercase: bool = True,
         buckets: int = 0,
     ) -> Vocabulary:
-        """Keep the `size - 2` most frequent words (ties broken alphabetically, so the result is stable)."""
+        """Keep the `size - 2` most frequent words (ties broken alphabetically, so the result is stable).
+
+        The reserved tokens are not counted: augmented texts spell masked words as "<unk>", which must map to
+        the unknown-word id, not take a vocabulary row of its own."""
         if size < 3:
             raise ValueError("vocabulary size must be at least 3")
-        counts = Counter(token for text in texts for token in tokenize(text, lowercase))
+        counts = Counter(token for text in texts for token in tokenize(text, lowercase) if token not in (PAD, UNK))
         ranked = sorted((item for item in counts.items() if item[1] >= min_count), key=lambda kv: (-kv[1], kv[0]))
         return cls([PAD, UNK] + [token for token, _ in ranked[: size - 2]], max_length, lowercase, buckets)
 
