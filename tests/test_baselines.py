@@ -47,11 +47,11 @@ def test_corrupted_student_fails_loudly(small, tmp_path):
         Student.from_pretrained(tmp_path / "student")
 
 
-@pytest.mark.parametrize("architecture", ["cnn", "bilstm"])
-def test_gold_student_baselines_use_distills_architecture(small, architecture, tmp_path):
+@pytest.mark.parametrize("name,architecture", [("gold-mlp", "mlp"), ("cnn", "cnn"), ("bilstm", "bilstm")])
+def test_gold_student_baselines_use_distills_architecture(small, name, architecture, tmp_path):
     from kdedge.distill import DEFAULT_OPTIONS
 
-    result = run(architecture, small, save=tmp_path / "student", progress=False)
+    result = run(name, small, save=tmp_path / "student", progress=False)
     assert set(result) >= SCHEMA
     assert result["model"] == f"gold-{architecture}"
     assert result["hyperparameters"]["loss"] == "ce"

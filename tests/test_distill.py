@@ -90,8 +90,9 @@ def test_end_to_end_distill_with_a_tiny_teacher(tiny_teacher, emotion_small, tmp
     for key in ("teacher_accuracy", "agreement_with_teacher", "transfer_set_size", "accuracy", "macro_f1"):
         assert key in result
     student = Student.from_pretrained(tmp_path / "student")
-    # embedding rows (vocabulary + hash buckets) x 16, context pooling, linear layer
-    assert student.params == result["params"] <= (1000 + config.buckets) * 16 + 49 + 16 * 6 + 6
+    # embedding rows (vocabulary + hash buckets) x 16, recurrent pooling (GRU of 8 + score layer), linear layer
+    pooling = 3 * (16 * 8 + 8 * 8 + 2 * 8) + 9
+    assert student.params == result["params"] <= (1000 + config.buckets) * 16 + pooling + 16 * 6 + 6
     assert len(student.predict(dataset.test.texts[:3])) == 3
     # a second run finds every soft label in the cache and does not need the teacher's weights
     again = distill(

@@ -13,6 +13,7 @@ IDS = torch.tensor([[3, 4, 5, 6, 0, 0, 0], [1, 2, 3, 4, 5, 6, 7], [9, 0, 0, 0, 0
 VARIANTS = [(name, {}) for name in sorted(ARCHITECTURES)] + [
     ("mlp", {"pooling": "attention"}),
     ("mlp", {"pooling": "context", "heads": 4, "hidden": 8}),
+    ("mlp", {"pooling": "recurrent"}),
 ]
 
 
@@ -34,6 +35,8 @@ def test_reference_mlp_size():
     assert count_params(build("mlp", 5000, 6, dim=16, pooling="mean")) == 5000 * 16 + 16 * 6 + 6
     assert count_params(build("mlp", 5000, 6, dim=16, pooling="attention")) == 5000 * 16 + 17 + 16 * 6 + 6
     assert count_params(build("mlp", 5000, 6, dim=16, pooling="context")) == 5000 * 16 + 49 + 16 * 6 + 6
+    gru = 3 * (16 * 8 + 8 * 8 + 2 * 8)  # input, recurrent and two bias blocks per gate
+    assert count_params(build("mlp", 5000, 6, dim=16, pooling="recurrent")) == 5000 * 16 + gru + 9 + 16 * 6 + 6
 
 
 def test_exports_to_onnx_and_openvino(model, tmp_path):

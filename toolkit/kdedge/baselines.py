@@ -156,6 +156,7 @@ def gold_student(
 BASELINES = {
     "tfidf-lr": tfidf_lr,
     "mlp": mlp,
+    "gold-mlp": partial(gold_student, architecture="mlp"),
     "cnn": partial(gold_student, architecture="cnn"),
     "bilstm": partial(gold_student, architecture="bilstm"),
 }

@@ -461,7 +461,7 @@ def targets(rows: list[dict]) -> list[str]:
         out.append(
             line(
                 gap <= TARGETS["gap_points"],
-                f"{gap:.2f} points below the teacher {teacher['variant']['name']} "
+                f"{abs(gap):.2f} points {'below' if gap >= 0 else 'above'} the teacher {teacher['variant']['name']} "
                 f"(target <= {TARGETS['gap_points']:g})",
             )
         )

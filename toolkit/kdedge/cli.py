@@ -81,7 +81,7 @@ def cli() -> None:
 
 
 @cli.command()
-@click.argument("name", type=click.Choice(["tfidf-lr", "mlp", "cnn", "bilstm"]))
+@click.argument("name", type=click.Choice(["tfidf-lr", "mlp", "gold-mlp", "cnn", "bilstm"]))
 @data_options
 @click.option("--output", type=click.Path(dir_okay=False), help="Write the result JSON here.")
 @click.option("--save", type=click.Path(file_okay=False), help="Save the trained model in this folder.")
@@ -91,14 +91,15 @@ def cli() -> None:
     "--vocab-size",
     type=int,
     default=None,
-    help="Vocabulary of mlp/cnn/bilstm (default: 5,000 for mlp, distill's for cnn/bilstm).",
+    help="Vocabulary of mlp/gold-mlp/cnn/bilstm (default: 5,000 for mlp, distill's for the others).",
 )
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def baseline(name, data, text_column, label_column, output, save, seed, epochs, vocab_size, quiet) -> None:
     """Train a gold-label baseline and evaluate it on the test split.
 
-    tfidf-lr and mlp are the reference's (5,000 x 16 embedding, mean pooling); cnn and bilstm are distill's
-    students with its default settings, trained on the gold labels instead of the teacher's.
+    tfidf-lr and mlp are the reference's (5,000 x 16 embedding, mean pooling); gold-mlp, cnn and bilstm are
+    distill's students with its default settings (gold-mlp: its recurrent-pooling mlp), trained on the gold
+    labels instead of the teacher's, which isolates what the teacher adds.
     """
     from . import baselines
 
@@ -227,8 +228,9 @@ def teacher(
     "options",
     multiple=True,
     metavar="KEY=VALUE",
-    help="Student option, repeatable: mlp dim=16 pooling=context|attention|mean window=3 heads=1 hidden=0 "
-    "dropout=0.1; cnn dim=64 filters=128 kernel=3; bilstm dim=64 hidden=64. Defaults: the values shown.",
+    help="Student option, repeatable: mlp dim=16 pooling=recurrent|context|attention|mean rnn_hidden=8 window=3 "
+    "heads=1 hidden=0 dropout=0.1; cnn dim=64 filters=128 kernel=3; bilstm dim=64 hidden=64. "
+    "Defaults: the first value shown.",
 )
 @click.option(
     "--init",

@@ -39,6 +39,9 @@ class MLPStudent(nn.Module):
     - "context": attention whose score also sees the neighbouring words (a width-3 convolution over the
       embeddings, 49 parameters at dim 16; `window` sets the width), so "feel *X*" can make X count: in
       Emotion the word after "feel" carries the label, which no bag of words can tell.
+    - "recurrent": attention whose score comes from a small forward GRU over the words (`rnn_hidden` units,
+      657 parameters at dim 16 and 8 units), so a word's weight can depend on everything before it ("the first
+      emotion word after *feel*"); the pooled vector is still a weighted bag of word embeddings.
     `heads` > 1 pools several times with separate scores (each head can watch other words) and concatenates.
     `hidden` > 0 adds one ReLU layer.
     """
@@ -53,9 +56,10 @@ class MLPStudent(nn.Module):
         dropout: float = 0.0,
         heads: int = 1,
         window: int = 3,
+        rnn_hidden: int = 8,
     ) -> None:
         super().__init__()
-        if pooling not in ("mean", "attention", "context"):
+        if pooling not in ("mean", "attention", "context", "recurrent"):
             raise ValueError(f"unknown pooling {pooling!r}")
         self.pooling = pooling
         self.embedding = nn.Embedding(vocab_size, dim, padding_idx=PAD_ID)
@@ -67,6 +71,8 @@ class MLPStudent(nn.Module):
             if window % 2 == 0:
                 raise ValueError("the context window is odd (the word and as many neighbours on each side)")
             self.score = nn.Conv1d(dim, heads, window, padding=window // 2)
+        elif pooling == "recurrent":
+            self.score = _RecurrentScore(dim, rnn_hidden, heads)
         else:
             self.score = None
         self.dropout = nn.Dropout(dropout)
@@ -84,6 +90,21 @@ class MLPStudent(nn.Module):
             weights = torch.softmax(scores, dim=1) * mask
             pooled = torch.einsum("blh,bld->bhd", weights, emb).flatten(1)  # (B, heads * dim)
         return self.head(pooled)
+
+
+class _RecurrentScore(nn.Module):
+    """Per-word attention scores from a forward GRU, with `nn.Conv1d`'s layout: (B, dim, L) -> (B, heads, L).
+
+    Texts are right-padded, so a word's state never sees padding."""
+
+    def __init__(self, dim: int, hidden: int, heads: int) -> None:
+        super().__init__()
+        self.rnn = nn.GRU(dim, hidden, batch_first=True)
+        self.out = nn.Linear(hidden, heads)
+
+    def forward(self, emb: torch.Tensor) -> torch.Tensor:
+        states, _ = self.rnn(emb.transpose(1, 2))
+        return self.out(states).transpose(1, 2)
 
 
 def _masked_max(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
