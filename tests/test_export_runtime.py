@@ -69,6 +69,15 @@ def test_fp32_matches_torch_and_int8_agrees(bundle, small_student, texts):
             assert accuracy_drop <= 0.005
 
 
+@pytest.mark.parametrize(("backend", "precision"), VARIANTS)
+def test_one_text_at_a_time_gives_the_batch_answer(bundle, texts, backend, precision):
+    """OpenVINO runs single texts through a copy compiled for a static, padded shape."""
+    classifier = TextClassifier.load(bundle, backend, precision)
+    batch = classifier.logits(texts[:20])
+    alone = np.concatenate([classifier.logits([text]) for text in texts[:20]])
+    assert np.abs(alone - batch).max() < 1e-4
+
+
 def test_int8_files_are_small(bundle):
     manifest = read_manifest(bundle)
     int8 = sum((bundle / name).stat().st_size for name in manifest["files"] if ".int8." in name)
