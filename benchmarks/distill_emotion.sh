@@ -16,3 +16,5 @@ run final-none
 run final-aug8 --augment 8
 run final-unlabeled --unlabeled $UNL
 run final-aug8-unlabeled --augment 8 --unlabeled $UNL
+# The same student on the gold labels alone: what the architecture does without the teacher.
+$KDEDGE baseline gold-mlp --output benchmarks/results/baseline-gold-mlp-emotion.json --quiet

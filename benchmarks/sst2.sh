@@ -16,7 +16,7 @@ R=benchmarks/results
 VOCAB=13000
 [ -f $TEACHER/kdedge_teacher.json ] || $KDEDGE teacher --data $DATA --out $TEACHER --epochs 3 --output $R/teacher-minilm-sst2.json --quiet
 $KDEDGE baseline tfidf-lr --data $DATA --output $R/baseline-tfidf-lr-sst2.json --quiet
-for name in mlp cnn bilstm; do  # the same vocabulary as the distilled students
+for name in mlp gold-mlp cnn bilstm; do  # the same vocabulary as the distilled students
   $KDEDGE baseline $name --data $DATA --vocab-size $VOCAB --output $R/baseline-$name-sst2.json --quiet
 done
 $KDEDGE distill --data $DATA --teacher $TEACHER --soft-labels $SOFT --augment 4 --vocab-size $VOCAB --init teacher \
