@@ -77,7 +77,7 @@ class TextClassifier:
     ['joy']
 
     Safe to call from several threads: ONNX Runtime sessions are thread-safe, and each thread gets its own
-    OpenVINO infer request.
+    OpenVINO infer request. `threads` caps the threads of one call; OpenVINO runs a single text on one.
     """
 
     def __init__(self, bundle: Path, manifest: dict, backend: str, precision: str, threads: int | None) -> None:
@@ -112,13 +112,17 @@ class TextClassifier:
             # f32 hint: on CPUs with AMX or avx512_bf16 OpenVINO would otherwise run an fp32 model in bf16.
             core = ov.Core()
             model = core.read_model(str(model_file))
-            # One text at a time (the latency case) runs a copy compiled for the static shape (1, max_length):
-            # for a model this small OpenVINO's per-call handling of dynamic shapes costs more than the compute
-            # (measured: 170 -> 63 us per text). Students give the same answer however a text is padded.
+            # One text at a time (the latency case) runs a copy compiled for the static shape (1, max_length)
+            # on one thread: for a model this small OpenVINO's per-call handling of dynamic shapes and of
+            # threads costs more than the compute (measured per text: 170 -> 63 us for the static shape, and
+            # 161 -> 90 us end to end for one thread instead of two). Students give the same answer however a
+            # text is padded.
             single = model.clone()
             single.reshape([1, self.vocab.max_length])
-            self._compiled = {"batch": core.compile_model(model, "CPU", config)}
-            self._compiled["single"] = core.compile_model(single, "CPU", config)
+            self._compiled = {
+                "batch": core.compile_model(model, "CPU", config),
+                "single": core.compile_model(single, "CPU", {**config, "INFERENCE_NUM_THREADS": 1}),
+            }
 
     @classmethod
     def load(
