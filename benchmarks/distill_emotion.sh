@@ -2,7 +2,8 @@
 # The Emotion distillation table of benchmarks/README.md: the chosen recipe (kdedge distill's defaults, picked
 # on validation from the experiments in results/distill/explore-*.json) with no transfer data, with
 # augmentation, with the unlabeled texts, and with both. Every text of these transfer sets is in the committed
-# soft-label file, so no teacher weights are needed. Usage: bash benchmarks/distill_emotion.sh
+# soft-label file, so no teacher weights are needed. One thread: the last bits of a run depend on the thread
+# count (these rows ran with OMP_NUM_THREADS=1, which is the same). Usage: bash benchmarks/distill_emotion.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 KDEDGE=${KDEDGE:-.venv/bin/kdedge}
@@ -10,7 +11,8 @@ SOFT=benchmarks/softlabels/emotion-minilm.npz
 UNL=../shared/datasets/emotion_unsplit_partial/unlabeled.jsonl.gz
 run() {  # NAME ARGS...
   local name=$1; shift
-  $KDEDGE distill --soft-labels $SOFT "$@" --out runs/students/$name --output benchmarks/results/distill/$name.json --quiet
+  $KDEDGE distill --soft-labels $SOFT "$@" --threads 1 --out runs/students/$name \
+    --output benchmarks/results/distill/$name.json --quiet
 }
 run final-none
 run final-aug8 --augment 8

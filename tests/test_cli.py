@@ -36,3 +36,13 @@ def test_missing_folder_and_unknown_baseline(tmp_path):
 def test_help_lists_the_commands():
     proc = kdedge("--help")
     assert proc.returncode == 0 and "baseline" in proc.stdout and "teacher" in proc.stdout
+
+
+def test_distill_command_records_its_threads(tiny_teacher, emotion_small, tmp_path):
+    out = tmp_path / "result.json"
+    args = ["--data", str(emotion_small), "--teacher", str(tiny_teacher), "--epochs", "1", "--vocab-size", "500"]
+    proc = kdedge("distill", *args, "--threads", "1", "--out", str(tmp_path / "s"), "--output", str(out), "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(out.read_text())
+    assert result["torch_threads"] == 1 and "--threads 1" in result["command"]
+    assert "agreement with teacher" in proc.stdout

@@ -244,6 +244,13 @@ def teacher(
 @click.option("--lr", default=1e-2, show_default=True)
 @click.option("--batch-size", default=256, show_default=True)
 @click.option("--seed", default=0, show_default=True)
+@click.option(
+    "--threads",
+    type=int,
+    default=None,
+    help="Torch threads (default: all cores). A run reproduces bit for bit with the same seed and threads: "
+    "float sums change order with the thread count.",
+)
 @click.option("--bf16/--no-bf16", default=None, help="bf16 autocast for the teacher (default: on with AMX).")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def distill(
@@ -267,6 +274,7 @@ def distill(
     lr,
     batch_size,
     seed,
+    threads,
     bf16,
     quiet,
 ) -> None:
@@ -274,6 +282,11 @@ def distill(
     from . import distill as lib
     from .results import write_json
     from .teacher import has_amx
+
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
 
     dataset = load_data(data, text_column, label_column, quiet)
     config = lib.StudentConfig(

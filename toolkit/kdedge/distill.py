@@ -195,6 +195,7 @@ def distill(
         training=training,
         student_choice=choice,
         saved_to=str(out),
+        torch_threads=torch.get_num_threads(),  # float sums depend on it: a seed reproduces with the same count
         total_time_s=round(time.perf_counter() - started, 1),
     )
 
