@@ -140,14 +140,12 @@ class TextClassifier:
         bundle = Path(bundle)
         return cls(bundle, read_manifest(bundle, verify), backend, precision, threads)
 
-    def _run(self, ids: np.ndarray) -> np.ndarray:
+    def _run(self, texts: list[str]) -> np.ndarray:
+        """Logits of one chunk; OpenVINO runs a single text padded to `max_length` through its static copy."""
         if self.backend == "onnxruntime":
-            return self._session.run(None, {self._input: ids})[0]
-        kind = "single" if ids.shape[0] == 1 else "batch"
-        if kind == "single":
-            padded = np.zeros((1, self.vocab.max_length), dtype=ids.dtype)  # np.pad costs ~30 us here
-            padded[:, : ids.shape[1]] = ids
-            ids = padded
+            return self._session.run(None, {self._input: self.vocab.encode(texts)})[0]
+        kind = "single" if len(texts) == 1 else "batch"
+        ids = self.vocab.encode(texts, pad_to="max" if kind == "single" else "longest")
         requests = self._local.__dict__.setdefault("requests", {})
         if kind not in requests:
             requests[kind] = self._compiled[kind].create_infer_request()
@@ -160,7 +158,7 @@ class TextClassifier:
         texts = list(texts)
         if not texts:
             return np.zeros((0, len(self.label_names)), dtype=np.float32)
-        parts = [self._run(self.vocab.encode(texts[i : i + batch_size])) for i in range(0, len(texts), batch_size)]
+        parts = [self._run(texts[i : i + batch_size]) for i in range(0, len(texts), batch_size)]
         return np.concatenate(parts).astype(np.float32, copy=False)
 
     def predict_proba(self, texts: Sequence[str], batch_size: int = 256) -> np.ndarray:
