@@ -28,7 +28,7 @@ $(STAMP): setup.cfg pyproject.toml
 # thread: float sums, and so the last bits of the weights, change with the thread count).
 run: setup
 	$(BIN)/kdedge distill --data $(DATA) --soft-labels benchmarks/softlabels/emotion-minilm-bf16.npz \
-		--augment 8 --unlabeled $(UNLABELED) --student auto --threads 1 --out runs/student --output runs/distill.json
+		--augment 8 --unlabeled $(UNLABELED) --student auto --threads 1 --out runs/student --output runs/distill.json --force
 	$(BIN)/kdedge export runs/student --data $(DATA) --out runs/bundle --force
 	$(BIN)/kdedge predict runs/bundle "i feel wonderful today" "this house makes me so nervous"
 

@@ -135,13 +135,12 @@ def _load(variant: Variant, threads: int) -> tuple[Callable, Callable | None, li
         tokenize = lambda texts: teacher.tokenizer(list(texts), truncation=True, max_length=teacher.max_length)  # noqa: E731
         return (lambda texts: teacher.logits(texts).argmax(1)), tokenize, teacher.label_names, params
     if variant.kind == "tfidf":
-        import pickle
+        from .baselines import load_tfidf
 
-        saved = pickle.loads((Path(variant.path) / "model.pkl").read_bytes())
-        pipeline = saved["pipeline"]
+        pipeline, label_names = load_tfidf(variant.path)
         classifier = pipeline.steps[-1][1]
         params = int(classifier.coef_.size + classifier.intercept_.size)
-        return pipeline.predict, pipeline.steps[0][1].transform, saved["label_names"], params
+        return pipeline.predict, pipeline.steps[0][1].transform, label_names, params
     raise ValueError(f"unknown variant kind {variant.kind!r}")
 
 
@@ -243,12 +242,15 @@ def discover(path: str | Path) -> list[Variant]:
                 )
             ]
         return [Variant(f"{name} torch fp32", "teacher", str(path), extra=meta.get("bench", {}))]
-    if (path / "model.pkl").is_file():
+    from .baselines import TFIDF_MODEL
+    from .errors import KdedgeError
+
+    if (path / TFIDF_MODEL).is_file():
         return [Variant(f"{name} scikit-learn", "tfidf", str(path))]
     if (path / "model.safetensors").is_file() and (path / "vocab.json").is_file():
         return [Variant(f"{name} torch fp32", "student", str(path))]
-    from .errors import KdedgeError
-
+    if any(path.glob("*.pkl")):
+        raise KdedgeError(f"{path}: kdedge never loads pickle files (loading one can run any code); re-save the model")
     raise KdedgeError(f"{path}: not a bundle, student, teacher or TF-IDF model folder")
 
 

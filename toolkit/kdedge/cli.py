@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import math
+import os
 import sys
 from pathlib import Path
 
@@ -25,11 +27,38 @@ class _Group(click.Group):
             return super().invoke(ctx)
         except KdedgeError as err:
             raise click.ClickException(str(err)) from None
-        except (FileNotFoundError, PermissionError, IsADirectoryError) as err:
-            raise click.ClickException(f"{err.strerror}: {err.filename}") from None
+        except OSError as err:
+            raise click.ClickException(f"{err.strerror or err}: {err.filename}") from None
         except KeyboardInterrupt:
             click.echo("Interrupted; nothing half-written was kept.", err=True)
             sys.exit(130)
+        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except Exception as err:
+            # Still one line for the user; the traceback is for a bug report.
+            if os.environ.get("KDEDGE_DEBUG"):
+                raise
+            raise click.ClickException(
+                f"unexpected {type(err).__name__}: {err} (set KDEDGE_DEBUG=1 to see the traceback)"
+            ) from None
+
+
+class _PositiveFloat(click.ParamType):
+    """A finite float above zero (click's FloatRange lets nan through)."""
+
+    name = "float"
+
+    def convert(self, value, param, ctx):
+        number = value if isinstance(value, float) else click.FLOAT.convert(value, param, ctx)
+        if not math.isfinite(number) or number <= 0:
+            self.fail(f"{value!r} is not a finite number above 0", param, ctx)
+        return number
+
+
+POSITIVE = click.IntRange(min=1)
+NON_NEGATIVE = click.IntRange(min=0)
+POSITIVE_FLOAT = _PositiveFloat()
+FORCE = click.option("--force", is_flag=True, help="Replace an existing output folder or file.")
 
 
 def data_options(func):
@@ -57,12 +86,24 @@ def parse_options(pairs: tuple[str, ...]) -> dict:
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
-            raise click.BadParameter(f"expected KEY=VALUE, got {pair!r}", param_hint="--option")
+            raise click.BadParameter(f"expected KEY=VALUE, got {pair!r}", param_hint="'-o' / '--option'")
         try:
             options[key] = json.loads(value)
         except json.JSONDecodeError:
             options[key] = value
     return options
+
+
+def check_outputs(force: bool, **paths: str | None) -> None:
+    """Refuse, before any work starts, to replace what kdedge did not create (see results.check_new)."""
+    from .results import check_new
+
+    for option, path in paths.items():
+        if path:
+            try:
+                check_new(path, force)
+            except KdedgeError as err:
+                raise click.BadParameter(str(err), param_hint=f"'--{option}'") from None
 
 
 def report(result: dict, output: str | None) -> None:
@@ -85,16 +126,19 @@ def cli() -> None:
 @data_options
 @click.option("--output", type=click.Path(dir_okay=False), help="Write the result JSON here.")
 @click.option("--save", type=click.Path(file_okay=False), help="Save the trained model in this folder.")
-@click.option("--seed", default=0, show_default=True, help="Random seed (recorded in the result).")
-@click.option("--epochs", default=40, show_default=True, help="mlp: maximum epochs (early stopping on validation).")
+@FORCE
+@click.option("--seed", default=0, show_default=True, type=NON_NEGATIVE, help="Random seed (recorded in the result).")
+@click.option(
+    "--epochs", default=40, show_default=True, type=POSITIVE, help="mlp: maximum epochs (early stopping on validation)."
+)
 @click.option(
     "--vocab-size",
-    type=int,
+    type=click.IntRange(min=3),
     default=None,
     help="Vocabulary of mlp/gold-mlp/cnn/bilstm (default: 5,000 for mlp, distill's for the others).",
 )
 @click.option("--quiet", is_flag=True, help="No progress bars.")
-def baseline(name, data, text_column, label_column, output, save, seed, epochs, vocab_size, quiet) -> None:
+def baseline(name, data, text_column, label_column, output, save, force, seed, epochs, vocab_size, quiet) -> None:
     """Train a gold-label baseline and evaluate it on the test split.
 
     tfidf-lr and mlp are the reference's (5,000 x 16 embedding, mean pooling); gold-mlp, cnn and bilstm are
@@ -103,8 +147,9 @@ def baseline(name, data, text_column, label_column, output, save, seed, epochs, 
     """
     from . import baselines
 
+    check_outputs(force, output=output, save=save)
     dataset = load_data(data, text_column, label_column, quiet)
-    kwargs = {"seed": seed, "save": save, "progress": not quiet}
+    kwargs = {"seed": seed, "save": save, "force": force, "progress": not quiet}
     if name == "mlp":
         kwargs["epochs"] = epochs
     if vocab_size and name != "tfidf-lr":
@@ -199,7 +244,13 @@ def teacher(
     type=click.Path(dir_okay=False, exists=True),
     help="Extra in-domain texts: one per line, or JSONL with a text column (.gz allowed).",
 )
-@click.option("--augment", default=0, show_default=True, help="Augmented copies per training text (Tang et al.).")
+@click.option(
+    "--augment",
+    default=0,
+    show_default=True,
+    type=NON_NEGATIVE,
+    help="Augmented copies per training text (Tang et al.).",
+)
 @click.option(
     "--soft-labels",
     type=click.Path(dir_okay=False),
@@ -208,17 +259,22 @@ def teacher(
 )
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Folder for the student.")
 @click.option("--output", type=click.Path(dir_okay=False), help="Write the result JSON here.")
+@FORCE
 @click.option("--loss", type=click.Choice(["kl", "mse"]), default="kl", show_default=True)
-@click.option("--temperature", default=2.0, show_default=True, help="Softmax temperature of the KL loss.")
+@click.option(
+    "--temperature", default=2.0, show_default=True, type=POSITIVE_FLOAT, help="Softmax temperature of the KL loss."
+)
 @click.option(
     "--vocab-size",
     default=4000,
+    type=click.IntRange(min=3),
     show_default=True,
     help="Words with their own embedding; 4,000 + 1,000 buckets keeps the mlp at the reference's 80K parameters.",
 )
 @click.option(
     "--buckets",
     default=1000,
+    type=NON_NEGATIVE,
     show_default=True,
     help="Extra embedding rows for out-of-vocabulary words, hashed by their first 4 letters.",
 )
@@ -240,13 +296,13 @@ def teacher(
     help="Student embeddings start random or from the teacher's out-of-context word vectors (PCA; like Tang "
     "et al.'s word2vec init, from the teacher; kept in the soft-label file).",
 )
-@click.option("--epochs", default=30, show_default=True)
-@click.option("--lr", default=1e-2, show_default=True)
-@click.option("--batch-size", default=256, show_default=True)
-@click.option("--seed", default=0, show_default=True)
+@click.option("--epochs", default=30, show_default=True, type=POSITIVE)
+@click.option("--lr", default=1e-2, show_default=True, type=POSITIVE_FLOAT)
+@click.option("--batch-size", default=256, show_default=True, type=POSITIVE)
+@click.option("--seed", default=0, show_default=True, type=NON_NEGATIVE)
 @click.option(
     "--threads",
-    type=int,
+    type=POSITIVE,
     default=None,
     help="Torch threads (default: all cores). A run reproduces bit for bit with the same seed and threads: "
     "float sums change order with the thread count.",
@@ -264,6 +320,7 @@ def distill(
     soft_labels,
     out,
     output,
+    force,
     loss,
     temperature,
     vocab_size,
@@ -281,8 +338,19 @@ def distill(
     """Distil a teacher into a tiny student (one KL loss on the teacher's soft labels)."""
     from . import distill as lib
     from .results import write_json
+    from .students import check_options
     from .teacher import has_amx
 
+    check_outputs(force, out=out, output=output)
+    student_options = parse_options(options)
+    if architecture == "auto" and student_options:
+        raise click.BadParameter("--student auto trains each candidate with its defaults", param_hint="'-o'")
+    if architecture != "auto":
+        student_options = {**lib.DEFAULT_OPTIONS[architecture], **student_options}
+        try:
+            check_options(architecture, student_options)
+        except (ValueError, TypeError, RuntimeError) as err:
+            raise click.BadParameter(str(err), param_hint="'-o'") from None
     if threads:
         import torch
 
@@ -293,7 +361,7 @@ def distill(
         architecture=architecture,
         vocab_size=vocab_size,
         buckets=buckets,
-        options={**lib.DEFAULT_OPTIONS.get(architecture, {}), **parse_options(options)},
+        options=student_options,
         loss=loss,
         temperature=temperature,
         epochs=epochs,
@@ -314,6 +382,7 @@ def distill(
         bf16=has_amx() if bf16 is None else bf16,
         progress=not quiet,
         log=log,
+        force=force,
     )
     if output:
         write_json(output, result)
@@ -380,10 +449,12 @@ def predict(bundle, texts, backend, precision) -> None:
     reported on stderr and skipped; the stream goes on.
     """
     from .runtime import TextClassifier
+    from .text import sanitize
 
     classifier = TextClassifier.load(bundle, backend=backend, precision=precision)
 
     def emit(text: str) -> None:
+        text = sanitize(text)
         probabilities = classifier.predict_proba([text])[0]
         best = int(probabilities.argmax())
         scores = {name: round(float(p), 6) for name, p in zip(classifier.label_names, probabilities)}
@@ -443,7 +514,7 @@ def predict(bundle, texts, backend, precision) -> None:
     show_default=True,
     help="onnxruntime backend: which exported model runs.",
 )
-@click.option("--batch-size", default=64, show_default=True)
+@click.option("--batch-size", default=64, show_default=True, type=POSITIVE)
 @click.option("--bf16/--no-bf16", default=None, help="torch backend: bf16 autocast (default: on with AMX).")
 @click.option("--output", type=click.Path(dir_okay=False), help="Write throughput statistics (JSON) here.")
 @click.option("--quiet", is_flag=True)
@@ -469,7 +540,14 @@ def label(
     from .teacher import OnnxTeacher, Teacher, has_amx
 
     dataset = load_data(data, text_column, label_column, quiet)
-    texts = [t for name in splits.split(",") for t in dataset.splits[name.strip()].texts]
+    names = [name.strip() for name in splits.split(",")]
+    unknown = [name for name in names if name not in dataset.splits]
+    if unknown:
+        raise click.BadParameter(
+            f"no split {', '.join(map(repr, unknown))} (the dataset has {', '.join(dataset.splits)})",
+            param_hint="'--splits'",
+        )
+    texts = [t for name in names for t in dataset.splits[name].texts]
     for file in text_files:
         texts += read_texts(file, text_column)
     teacher = OnnxTeacher(teacher_dir, precision) if backend == "onnxruntime" else Teacher.from_pretrained(teacher_dir)
@@ -511,7 +589,7 @@ def label(
 )
 @click.option("--quick", is_flag=True, help="200 test texts and short timings (CI).")
 @click.option("--out", default="benchmarks/results", show_default=True, type=click.Path(file_okay=False))
-@click.option("--threads", type=int, default=None, help="Threads for every runtime (default: all cores).")
+@click.option("--threads", type=POSITIVE, default=None, help="Threads for every runtime (default: all cores).")
 def bench(targets, data, baselines, baseline_models, quick, out, threads) -> None:
     """Measure accuracy, latency, throughput and memory of bundles, students, teachers and baselines.
 

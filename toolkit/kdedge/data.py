@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import DataError
+from .text import sanitize
 
 SPLITS = ("train", "validation", "test")
 # File stems accepted for each split (the Kaggle copy of Emotion says "val", GLUE says "dev").
@@ -262,6 +263,8 @@ def _assemble(name: str, source: str, raw: dict[str, RawSplit], checksums: dict)
     for split, (texts, _, _, _) in raw.items():
         if not texts:
             raise DataError(f"{split} split is empty ({source})")
+    if len(set(train_labels)) < 2:
+        raise DataError(f"{source}: the train split has only one label; a classifier needs at least two")
     if known_names is not None:  # hub ClassLabel: integer ids with names, keep the publisher's order
         label_names = known_names
         ids = {i: i for i in range(len(known_names))}
@@ -277,7 +280,9 @@ def _assemble(name: str, source: str, raw: dict[str, RawSplit], checksums: dict)
         for label, where in zip(labels, rows):
             if label not in ids:
                 raise DataError(f"{where}: label {label!r} never occurs in train")
-        splits[split] = Split(list(texts), np.array([ids[label] for label in labels], dtype=np.int64))
+        splits[split] = Split(
+            [sanitize(text) for text in texts], np.array([ids[label] for label in labels], dtype=np.int64)
+        )
     notes = _carve_missing_split(splits)
     return TextDataset(name, label_names, splits, source, checksums, notes)
 
@@ -378,4 +383,4 @@ def read_texts(path: str | Path, text_column: str = "text") -> list[str]:
         texts.append(text)
     if not texts:
         raise DataError(f"{path.name}: no texts")
-    return texts
+    return [sanitize(text) for text in texts]

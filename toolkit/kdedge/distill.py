@@ -21,7 +21,7 @@ from .augment import Augmenter, remove_leaks
 from .data import TextDataset, read_texts
 from .errors import KdedgeError
 from .evaluate import evaluate
-from .results import record
+from .results import check_new, record
 from .softlabels import SoftLabels, label_texts
 from .students import Student, fit
 from .text import Vocabulary
@@ -125,9 +125,12 @@ def distill(
     bf16: bool = False,
     progress: bool = True,
     log=print,
+    force: bool = False,
 ) -> dict:
-    """Distil a teacher into a student saved at `out`; returns the result record (test split)."""
+    """Distil a teacher into a student saved at `out` (an existing `out` is replaced only with `force`);
+    returns the result record (test split)."""
     config = config or StudentConfig()
+    check_new(out, force)
     started = time.perf_counter()
     if teacher_dir is None and soft_labels is None:
         teacher_dir = _ensure_default_teacher(dataset, progress, log)
@@ -170,7 +173,7 @@ def distill(
     metrics = evaluate(dataset.test.labels, test_logits.argmax(1), dataset.label_names)
     teacher_test = cache.lookup(dataset.test.texts).argmax(1)
     student_val = student.logits(dataset.validation.texts).argmax(1)
-    student.save_pretrained(out)
+    student.save_pretrained(out, force=force)
     return record(
         f"distilled-{config.architecture}",
         dataset.describe(),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import glob
 import json
 import os
 import platform
@@ -99,9 +100,10 @@ def write_json(path: str | Path, data: object) -> None:
 
 def write_bytes(path: str | Path, payload: bytes) -> None:
     """Write a file atomically (temporary file in the same folder, fsync, rename)."""
-    path = Path(path)
+    path = Path(path).resolve()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    remove_stale(path)
+    fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(path), suffix=".tmp", dir=path.parent)
     try:
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes the file private; a result file is not
         with os.fdopen(fd, "wb") as handle:
@@ -114,6 +116,55 @@ def write_bytes(path: str | Path, payload: bytes) -> None:
         raise
 
 
+def _temp_prefix(path: Path) -> str:
+    """Temporary names carry the writer's pid, so a later run can tell an abandoned one from a live one."""
+    return f".{path.name}.{os.getpid()}-"
+
+
+def remove_stale(path: Path) -> None:
+    """Delete what an interrupted (killed) write of `path` left beside it: temporary files and folders of
+    processes that are gone, and a previous version set aside (`.NAME.old`) during a replacement."""
+    for leftover in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        pid = leftover.name[len(path.name) + 2 :].split("-", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(leftover) if leftover.is_dir() else leftover.unlink(missing_ok=True)
+    old = path.with_name(f".{path.name}.old")
+    if old.is_dir():
+        if path.exists():
+            shutil.rmtree(old, ignore_errors=True)
+        else:  # killed between the two renames of a replacement: the previous version is the one to keep
+            os.replace(old, path)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def check_new(path: str | Path, force: bool = False) -> None:
+    """Refuse, before any work starts, to replace what kdedge did not create, unless `force`.
+
+    A folder is never replaced without `force`. A file is replaced only when it is a kdedge result file
+    (a JSON object with the command and versions that made it)."""
+    path = Path(path)
+    if force or not path.exists():
+        return
+    if path.is_file():
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            data = None
+        if isinstance(data, dict) and {"command", "versions"} <= data.keys():
+            return
+        raise KdedgeError(f"{path} exists and is not a kdedge result file (use --force to overwrite it)")
+    raise KdedgeError(f"{path} already exists (use --force to replace it)")
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
@@ -124,19 +175,21 @@ def _umask() -> int:
 def atomic_folder(path: str | Path, force: bool = False) -> Iterator[Path]:
     """Build a folder under a temporary name and rename it into place only when the block succeeds.
 
-    An interrupted save leaves the previous folder (or nothing) behind, never a half-written one.
+    An interrupted save leaves the previous folder (or nothing) behind, never a half-written one; what a killed
+    save left is removed by the next save of the same folder. An existing folder is replaced only with `force`.
     """
-    path = Path(path)
-    if path.exists() and not force:
-        raise KdedgeError(f"{path} already exists (use --force to overwrite)")
+    path = Path(path).resolve()
+    check_new(path, force)
+    if path.exists() and not path.is_dir():
+        raise KdedgeError(f"{path} is a file, not a folder")
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    remove_stale(path)
+    tmp = Path(tempfile.mkdtemp(prefix=_temp_prefix(path), suffix=".tmp", dir=path.parent))
     os.chmod(tmp, 0o777 & ~_umask())
     try:
         yield tmp
         if path.exists():
             old = path.with_name(f".{path.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
             os.replace(path, old)
             os.replace(tmp, path)
             shutil.rmtree(old, ignore_errors=True)

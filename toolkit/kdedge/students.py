@@ -6,6 +6,7 @@ data-dependent Python control flow so that they export to ONNX and OpenVINO unch
 
 from __future__ import annotations
 
+import inspect
 import json
 import math
 from collections.abc import Sequence
@@ -183,6 +184,30 @@ def build(architecture: str, vocab_size: int, num_labels: int, **options) -> nn.
     return ARCHITECTURES[architecture](vocab_size, num_labels, **options)
 
 
+def check_options(architecture: str, options: dict) -> None:
+    """Raise ValueError (one line) unless `options` are valid for the student, before any work starts.
+
+    Names and types come from the student's constructor; sizes must be positive (`hidden` may be 0: no
+    hidden layer), `dropout` a probability; then a tiny model is built, which catches the rest."""
+    if architecture not in ARCHITECTURES:
+        raise ValueError(f"unknown student {architecture!r} (choose from {', '.join(ARCHITECTURES)})")
+    parameters = dict(list(inspect.signature(ARCHITECTURES[architecture]).parameters.items())[2:])
+    for key, value in options.items():
+        if key not in parameters:
+            raise ValueError(f"{architecture} has no option {key!r} (it has {', '.join(parameters)})")
+        default = parameters[key].default
+        kind = float if isinstance(default, float) else type(default)
+        if isinstance(value, bool) or not isinstance(value, (int, float) if kind is float else kind):
+            raise ValueError(f"option {key}={value!r}: expected {kind.__name__}")
+        if key == "dropout" and not 0 <= value < 1:
+            raise ValueError(f"option dropout={value!r}: expected a probability in [0, 1)")
+        if kind is int and value < (0 if key == "hidden" else 1):
+            raise ValueError(
+                f"option {key}={value!r}: expected a {'non-negative' if key == 'hidden' else 'positive'} int"
+            )
+    build(architecture, 8, 2, **options)
+
+
 def count_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
@@ -231,7 +256,7 @@ class Student:
     def predict(self, texts: Sequence[str], batch_size: int = 1024) -> list[str]:
         return [self.label_names[i] for i in self.logits(texts, batch_size).argmax(axis=1)]
 
-    def save_pretrained(self, path: str | Path, force: bool = True) -> None:
+    def save_pretrained(self, path: str | Path, force: bool = False) -> None:
         from safetensors.torch import save_file
 
         config = {

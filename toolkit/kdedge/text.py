@@ -23,12 +23,13 @@ PAD_ID, UNK_ID = 0, 1
 FORMAT_VERSION = 1
 # The unknown-word marker (augmentation writes it for masked words), words (letters/digits, with an inner
 # apostrophe as in "don't"), or single other non-space characters, so emoji and punctuation are tokens too.
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _TOKEN = re.compile(r"<unk>|[^\W_]+(?:'[^\W_]+)*|\S", re.UNICODE)
 
 
 def normalize(text: str, lowercase: bool = True) -> str:
     """NFKC-normalise (full-width forms, ligatures), unify apostrophes, optionally lower-case."""
-    text = unicodedata.normalize("NFKC", text).replace("\u2019", "'").replace("`", "'")
+    text = unicodedata.normalize("NFKC", sanitize(text)).replace("\u2019", "'").replace("`", "'")
     return text.lower() if lowercase else text
 
 
@@ -154,3 +155,9 @@ class Vocabulary:
     @classmethod
     def load(cls, path: str | Path) -> Vocabulary:
         return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+
+
+def sanitize(text: str) -> str:
+    """Replace lone surrogates (what broken JSON escapes such as "\\ud800" decode to) with U+FFFD: they are
+    not text, cannot be encoded, and must not fail a batch. Training and the runtime both call this."""
+    return text if text.isascii() else _SURROGATE.sub("\ufffd", text)
