@@ -70,6 +70,36 @@ def test_augmented_texts_never_equal_held_out_texts(emotion_small):
     assert stats["augmented_texts"] > 0
 
 
+def test_held_out_texts_in_train_give_no_augmented_copies_and_near_duplicates_go(emotion_small):
+    dataset = load_dataset(str(emotion_small))
+    leaked = dataset.train.texts[5]
+    dataset.splits["test"].texts[0] = leaked  # a train text that is also a test text
+    words = dataset.train.texts[7].split()
+    dataset.splits["validation"].texts[0] = " ".join([*words, "indeed"])  # same words but one: a near-duplicate
+    plain, _ = transfer_set(load_dataset(str(emotion_small)), augment=2, seed=0)
+    texts, stats = transfer_set(dataset, augment=2, seed=0)
+    assert stats["train_texts_in_validation_or_test_not_augmented"] == 1
+    assert dataset.train.texts[7] not in texts and leaked not in texts
+    assert stats["near_duplicates_of_validation_or_test"] >= 1 and stats["transfer_set_size"] == len(texts)
+    # the copies of the leaked text are gone, everybody else's are the same texts (cached soft labels stay valid)
+    from kdedge.augment import near_duplicates
+
+    assert near_duplicates(texts, dataset.validation.texts + dataset.test.texts) == []
+    assert set(texts) < set(plain)
+    kept, _ = transfer_set(dataset, augment=2, seed=0, drop_near_duplicates=False)
+    assert len(kept) - len(texts) == stats["near_duplicates_of_validation_or_test"]
+
+
+def test_near_duplicates_are_exact_jaccard():
+    from kdedge.augment import near_duplicates
+
+    held = ["the cat sat on the mat today", "i feel happy"]
+    texts = ["the cat sat on the mat", "cat sat on mat the today", "i feel so very happy", "dogs bark", ""]
+    # {the,cat,sat,on,mat} vs 6 words: 5/6 >= 0.8; same set: 1.0; {i,feel,so,very,happy}: 3/5 < 0.8
+    assert near_duplicates(texts, held) == [0, 1]
+    assert near_duplicates(texts, held, threshold=0.9) == [1]
+
+
 def test_end_to_end_distill_with_a_tiny_teacher(tiny_teacher, emotion_small, tmp_path):
     dataset = load_dataset(str(emotion_small))
     unlabeled = tmp_path / "extra.txt"

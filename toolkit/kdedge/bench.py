@@ -320,6 +320,7 @@ def run(
     texts_file = work / "texts.json"
     write_json(texts_file, texts)
     rows = []
+    labels_list = labels.tolist()
     bar = tqdm(variants, desc="bench", unit="variant")
     for variant in bar:
         bar.set_postfix_str(variant.name)
@@ -327,7 +328,7 @@ def run(
         if "error" in row:
             log(f"  {variant.name}: failed: {row['error']}")
         else:
-            row.update(_accuracy(row.pop("predictions"), row["label_names"], labels, dataset["label_names"]))
+            row.update(_accuracy(row["predictions"], row["label_names"], labels, dataset["label_names"]))
         rows.append(row)
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     result = {
@@ -338,6 +339,7 @@ def run(
         "threads": threads,
         "machine": machine(),
         "openvino_fp32_precision_hint": "f32",
+        "labels": labels_list,  # with each row's predictions: paired tests between any two rows
         "rows": rows,
         **record_environment(),
     }
@@ -360,7 +362,8 @@ def _accuracy(predictions: list[int] | None, names: list[str], labels: np.ndarra
 
         raise KdedgeError(f"a model's labels {names} are not the dataset's {dataset_names}")
     metrics = evaluate(labels, predictions, names)
-    return {"accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"], "per_class_f1": metrics["per_class_f1"]}
+    keys = ("accuracy", "accuracy_ci95", "macro_f1", "per_class_f1")
+    return {key: metrics[key] for key in keys}
 
 
 def _baseline_paths(data: str, work: Path, log) -> list[str]:
@@ -391,7 +394,9 @@ def table(result: dict) -> str:
             lines.append(f"| {name} | failed: {row['error']} |" + " |" * 10)
             continue
         if row["accuracy"] is not None:
-            accuracy, f1 = f"{100 * row['accuracy']:.2f}", f"{100 * row['macro_f1']:.2f}"
+            low, high = row.get("accuracy_ci95") or (None, None)
+            interval = f" ({100 * low:.1f}-{100 * high:.1f})" if low is not None else ""
+            accuracy, f1 = f"{100 * row['accuracy']:.2f}{interval}", f"{100 * row['macro_f1']:.2f}"
         else:
             published = row["published_accuracy"]
             accuracy, f1 = f"{100 * published['accuracy']:.2f} (published, not measured)", "n/a"
@@ -407,17 +412,18 @@ def table(result: dict) -> str:
         f"\n{result['texts_evaluated']:,} test texts of {result['dataset']['name']}; {result['threads']} threads for "
         f"every runtime (OpenVINO runs single texts on one, which is faster for a student); "
         f"CPU {m.get('cpu')} ({', '.join(m.get('isa', []))}); latency is end to end at batch 1 "
-        f"(raw text in, label out). Command: `{result['command']}`"
+        f"(raw text in, label out); test accuracy with its 95% Wilson interval. Command: `{result['command']}`"
     )
-    return "\n".join(lines + targets(result["rows"])) + "\n"
+    return "\n".join(lines + targets(result["rows"], result.get("labels"))) + "\n"
 
 
 # The product's targets (kdedge issue 6), checked on every run that has the rows they compare.
 TARGETS = {"student_p50_us": 50.0, "speedup_vs_distilbert_int8": 100.0, "student_peak_rss_mb": 80.0, "gap_points": 1.0}
 
 
-def targets(rows: list[dict]) -> list[str]:
-    """Plain-words lines saying which targets this run met and which it missed, with the measured figures."""
+def targets(rows: list[dict], labels: list[int] | None = None) -> list[str]:
+    """Plain-words lines saying which targets this run met and which it missed, with the measured figures;
+    with the test labels, the student-teacher difference comes with its paired test."""
     ok = [r for r in rows if "error" not in r]
     student = min(
         (r for r in ok if r["variant"]["kind"] == "bundle" and r["variant"]["precision"] == "int8"),
@@ -462,11 +468,18 @@ def targets(rows: list[dict]) -> list[str]:
     )
     if teacher and student["accuracy"] is not None:
         gap = 100 * (teacher["accuracy"] - student["accuracy"])
+        paired = ""
+        if labels and student.get("predictions") and teacher.get("predictions"):
+            from .evaluate import mcnemar
+
+            test = mcnemar(labels, student["predictions"], teacher["predictions"])
+            verdict = "on par with" if test["verdict"] == "on par" else test["verdict"] + " than"
+            paired = f"; {verdict} the teacher by an exact McNemar test, p={test['p_value']:.2f}"
         out.append(
             line(
                 gap <= TARGETS["gap_points"],
                 f"{abs(gap):.2f} points {'below' if gap >= 0 else 'above'} the teacher {teacher['variant']['name']} "
-                f"(target <= {TARGETS['gap_points']:g})",
+                f"(target <= {TARGETS['gap_points']:g}{paired})",
             )
         )
     return out

@@ -17,10 +17,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .augment import Augmenter, remove_leaks
+from .augment import NEAR_DUPLICATE, Augmenter, leak_key, near_duplicates, remove_leaks
 from .data import TextDataset, read_texts
 from .errors import KdedgeError
-from .evaluate import evaluate
+from .evaluate import evaluate, mcnemar, wilson_interval
 from .results import check_new, record
 from .softlabels import SoftLabels, label_texts
 from .students import Student, fit
@@ -76,25 +76,39 @@ def transfer_set(
     augment: int = 0,
     replacements: dict[str, list[str]] | None = None,
     seed: int = 0,
+    drop_near_duplicates: bool = True,
 ) -> tuple[list[str], dict]:
-    """Train texts + unlabeled texts + `augment` augmented copies of each train text, with every text that
-    occurs in validation or test removed (and duplicates dropped)."""
+    """Train texts + unlabeled texts + `augment` augmented copies of each train text, without the texts that
+    occur in validation or test, their augmented copies, duplicates, and (by default) near-duplicates of a
+    validation or test text (`augment.near_duplicates`: most of the same words)."""
     held_out = dataset.validation.texts + dataset.test.texts
     base, leaked = remove_leaks(dataset.train.texts + list(unlabeled or []), held_out)
-    train_kept = len(remove_leaks(dataset.train.texts, held_out)[0])
+    train_kept = len(remove_leaks(dataset.train.texts, held_out)[0])  # base starts with these
+    forbidden = {leak_key(text) for text in held_out}
+    train_leaks = {i for i, text in enumerate(dataset.train.texts) if leak_key(text) in forbidden}
     augmented: list[str] = []
     aug_leaked = 0
     if augment:
-        new = Augmenter(replacements, seed=seed).expand(dataset.train.texts, augment)
+        new = Augmenter(replacements, seed=seed).expand(dataset.train.texts, augment, skip=train_leaks)
         augmented, aug_leaked = remove_leaks(new, held_out + base)
-    stats = {
-        "train_texts": train_kept,
-        "unlabeled_texts": len(base) - train_kept,
-        "augmented_texts": len(augmented),
-        "removed_as_validation_or_test": leaked + aug_leaked,
-        "transfer_set_size": len(base) + len(augmented),
+    texts = base + augmented
+    near = set(near_duplicates(texts, held_out))
+    keep = [not (drop_near_duplicates and i in near) for i in range(len(texts))]
+    parts = {
+        "train_texts": (0, train_kept),
+        "unlabeled_texts": (train_kept, len(base)),
+        "augmented_texts": (len(base), len(texts)),
     }
-    return base + augmented, stats
+    stats = {
+        **{name: sum(keep[start:end]) for name, (start, end) in parts.items()},
+        "removed_as_validation_or_test": leaked + aug_leaked,
+        "train_texts_in_validation_or_test_not_augmented": len(train_leaks),
+        "near_duplicates_of_validation_or_test": len(near),
+        "near_duplicates_dropped": drop_near_duplicates,
+        "near_duplicate_threshold": NEAR_DUPLICATE,
+        "transfer_set_size": sum(keep),
+    }
+    return [text for text, kept in zip(texts, keep) if kept], stats
 
 
 class _LazyTeacher:
@@ -126,6 +140,7 @@ def distill(
     progress: bool = True,
     log=print,
     force: bool = False,
+    drop_near_duplicates: bool = True,
 ) -> dict:
     """Distil a teacher into a student saved at `out` (an existing `out` is replaced only with `force`);
     returns the result record (test split)."""
@@ -144,18 +159,20 @@ def distill(
         replacements = lazy.get().similar_words(words)
         cache.extra["replacements"] = replacements
     extra_texts = read_texts(unlabeled) if unlabeled else None
-    texts, stats = transfer_set(dataset, extra_texts, augment, replacements, AUGMENT_SEED)
+    texts, stats = transfer_set(dataset, extra_texts, augment, replacements, AUGMENT_SEED, drop_near_duplicates)
     log(
         f"transfer set: {stats['transfer_set_size']:,} texts ({stats['train_texts']:,} train, "
         f"{stats['unlabeled_texts']:,} unlabeled, {stats['augmented_texts']:,} augmented; "
-        f"{stats['removed_as_validation_or_test']:,} removed as validation/test texts)"
+        f"{stats['removed_as_validation_or_test']:,} removed as validation/test texts, "
+        f"{stats['near_duplicates_of_validation_or_test']:,} near-duplicates of them dropped)"
     )
     held_out = dataset.validation.texts + dataset.test.texts
     labeling = label_texts(
         cache, texts + held_out, lambda chunk: lazy.get().logits(chunk, bf16=bf16), progress=progress
     )
     teacher_logits = cache.lookup(texts)
-    teacher_val_accuracy = float((cache.lookup(dataset.validation.texts).argmax(1) == dataset.validation.labels).mean())
+    teacher_val = cache.lookup(dataset.validation.texts).argmax(1)
+    teacher_val_accuracy = float((teacher_val == dataset.validation.labels).mean())
 
     def vectors(words: list[str]) -> np.ndarray:
         return cached_word_vectors(cache, words, lambda todo: lazy.get().word_vectors(todo, bf16=bf16))
@@ -164,7 +181,7 @@ def distill(
     if config.architecture == "auto":
         order = word_order_sensitivity(cache, lambda chunk: lazy.get().logits(chunk, bf16=bf16), dataset, config.seed)
         student, training, choice = choose_student(
-            dataset, texts, teacher_logits, config, teacher_val_accuracy, order, progress, log, vectors
+            dataset, texts, teacher_logits, config, teacher_val, order, progress, log, vectors
         )
         config = replace(config, architecture=student.architecture, options=student.options)
     else:
@@ -173,6 +190,10 @@ def distill(
     metrics = evaluate(dataset.test.labels, test_logits.argmax(1), dataset.label_names)
     teacher_test = cache.lookup(dataset.test.texts).argmax(1)
     student_val = student.logits(dataset.validation.texts).argmax(1)
+    versus = {
+        "validation": mcnemar(dataset.validation.labels, student_val, teacher_val),
+        "test": mcnemar(dataset.test.labels, test_logits.argmax(1), teacher_test),
+    }
     student.save_pretrained(out, force=force)
     return record(
         f"distilled-{config.architecture}",
@@ -184,6 +205,8 @@ def distill(
         teacher=str(teacher_dir) if teacher_dir else None,
         teacher_id=teacher_id,
         teacher_accuracy=float((teacher_test == dataset.test.labels).mean()),
+        teacher_accuracy_ci95=wilson_interval(float((teacher_test == dataset.test.labels).mean()), len(teacher_test)),
+        student_vs_teacher=versus,  # exact McNemar: "a" is the student
         teacher_val_accuracy=teacher_val_accuracy,
         val_accuracy=float((student_val == dataset.validation.labels).mean()),
         agreement_with_teacher=float((test_logits.argmax(1) == teacher_test).mean()),
@@ -235,14 +258,16 @@ def choose_student(
     texts: list[str],
     teacher_logits: np.ndarray,
     config: StudentConfig,
-    teacher_val_accuracy: float,
+    teacher_val: np.ndarray,
     order: dict,
     progress: bool,
     log,
     vectors: WordVectors | None = None,
 ) -> tuple[Student, dict, dict]:
     """Train the candidates smallest first; keep the first within `WITHIN` of the teacher on validation,
-    else the most accurate. Returns the student, its training report and the choice with its reasons."""
+    else the most accurate. Returns the student, its training report and the choice with its reasons.
+    `teacher_val`: the teacher's predictions on validation (for the paired test reported with the choice)."""
+    teacher_val_accuracy = float((teacher_val == dataset.validation.labels).mean())
     tried = []
     best = None
     for architecture in CANDIDATES:
@@ -271,14 +296,22 @@ def choose_student(
         rule = f"no student came within {100 * WITHIN:g} point of the teacher, so the most accurate one"
     student, training = best
     gap = 100 * (teacher_val_accuracy - training["best_val_accuracy"])
+    paired = mcnemar(dataset.validation.labels, student.logits(dataset.validation.texts).argmax(1), teacher_val)
+    standing = (
+        f"on par with the teacher on validation ({abs(gap):.1f} points {'below' if gap >= 0 else 'above'}, "
+        f"McNemar p={paired['p_value']:.2f})"
+        if paired["verdict"] == "on par"
+        else f"{abs(gap):.1f} points {'below' if gap >= 0 else 'above'} the teacher on validation "
+        f"(McNemar p={paired['p_value']:.2g})"
+    )
     need = "a sequence model may be needed" if order["changed_share"] >= 0.05 else "a bag of words can do"
     reason = (
         f"word order changes the teacher's answer on {order['changed_share']:.0%} of validation texts, so {need}: "
-        f"{student.architecture} chosen, {student.params / 1e6:.2f}M parameters, {abs(gap):.1f} points "
-        f"{'below' if gap >= 0 else 'above'} the teacher on validation ({rule})"
+        f"{student.architecture} chosen, {student.params / 1e6:.2f}M parameters, {standing} ({rule})"
     )
     log(reason)
-    return student, training, {"word_order": order, "candidates": tried, "rule": rule, "reason": reason}
+    choice = {"word_order": order, "candidates": tried, "rule": rule, "reason": reason, "vs_teacher": paired}
+    return student, training, choice
 
 
 def train_student(

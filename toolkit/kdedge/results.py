@@ -152,6 +152,9 @@ def check_new(path: str | Path, force: bool = False) -> None:
     A folder is never replaced without `force`. A file is replaced only when it is a kdedge result file
     (a JSON object with the command and versions that made it)."""
     path = Path(path)
+    blocker = next((parent for parent in path.parents if parent.exists()), None)
+    if blocker is not None and not blocker.is_dir():
+        raise KdedgeError(f"{path}: {blocker} is a file, not a folder")
     if force or not path.exists():
         return
     if path.is_file():

@@ -12,7 +12,8 @@ import hashlib
 import json
 import threading
 from collections.abc import Sequence
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+from typing import NoReturn
 
 import numpy as np
 
@@ -45,7 +46,8 @@ def sha256_file(path: Path) -> str:
 
 
 def read_manifest(bundle: str | Path, verify: bool = True) -> dict:
-    """The bundle's manifest, after checking its format and (with `verify`) every file's checksum."""
+    """The bundle's manifest, after checking it against the bundle format and (with `verify`) every listed
+    file's checksum. Any problem is one BundleError line: a manifest is data from whoever made the bundle."""
     bundle = Path(bundle)
     path = bundle / "manifest.json"
     if not path.is_file():
@@ -54,11 +56,14 @@ def read_manifest(bundle: str | Path, verify: bool = True) -> dict:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         raise BundleError(f"{path}: unreadable manifest ({err})") from None
+    if not isinstance(manifest, dict):
+        raise BundleError(f"{path}: the manifest is not a JSON object")
     if manifest.get("format") != BUNDLE_FORMAT or manifest.get("format_version") != BUNDLE_VERSION:
         raise BundleError(
             f"{bundle}: bundle format {manifest.get('format')!r} v{manifest.get('format_version')!r}, "
             f"this kdedge reads {BUNDLE_FORMAT!r} v{BUNDLE_VERSION}"
         )
+    check_manifest(bundle, manifest)
     if verify:
         for name, expected in manifest["files"].items():
             file = bundle / name
@@ -67,6 +72,40 @@ def read_manifest(bundle: str | Path, verify: bool = True) -> dict:
             if sha256_file(file) != expected:
                 raise BundleError(f"{bundle}: {name} is corrupted (sha256 does not match the manifest)")
     return manifest
+
+
+def check_manifest(bundle: Path, manifest: dict) -> None:
+    """The keys the runtime and bench read, with their types; file names relative, inside the bundle, listed."""
+
+    def fail(message: str) -> NoReturn:
+        raise BundleError(f"{bundle}: invalid manifest: {message}")
+
+    names = manifest.get("label_names")
+    if not (isinstance(names, list) and len(names) >= 2 and all(isinstance(n, str) and n for n in names)):
+        fail("label_names must be a list of at least two non-empty strings")
+    if len(set(names)) != len(names):
+        fail("label_names has duplicates")
+    length = manifest.get("max_length")
+    if not (isinstance(length, int) and not isinstance(length, bool) and 1 <= length <= 1_000_000):
+        fail("max_length must be a positive integer")
+    files = manifest.get("files")
+    if not (isinstance(files, dict) and files):
+        fail("files must map file names to sha256 digests")
+    root = bundle.resolve()
+    for name, digest in files.items():
+        if not (isinstance(digest, str) and len(digest) == 64 and all(c in "0123456789abcdef" for c in digest)):
+            fail(f"files[{name!r}] is not a sha256 hex digest")
+        relative = PurePosixPath(name)
+        if not name or relative.is_absolute() or ".." in relative.parts or "\\" in name:
+            fail(f"file {name!r} is not a relative path inside the bundle")
+        if not (bundle / name).resolve().is_relative_to(root):
+            fail(f"file {name!r} leads outside the bundle")
+    vocab = manifest.get("vocab")
+    if not isinstance(vocab, str) or vocab not in files:
+        fail("vocab must name a file listed in files")
+    source = manifest.get("source")
+    if not (isinstance(source, dict) and isinstance(source.get("params"), int) and isinstance(source.get("path"), str)):
+        fail("source must give the student's path and parameter count")
 
 
 class TextClassifier:
@@ -86,11 +125,27 @@ class TextClassifier:
         self.backend = backend
         self.precision = precision
         self.label_names: list[str] = list(manifest["label_names"])
-        self.vocab = Vocabulary.from_dict(json.loads((bundle / manifest["vocab"]).read_text(encoding="utf-8")))
-        model_file = bundle / MODEL_FILES[backend, precision]
-        if MODEL_FILES[backend, precision] not in manifest["files"]:
+        try:
+            self.vocab = Vocabulary.from_dict(json.loads((bundle / manifest["vocab"]).read_text(encoding="utf-8")))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
+            raise BundleError(f"{bundle}: unreadable vocabulary {manifest['vocab']} ({err})") from None
+        model_name = MODEL_FILES[backend, precision]
+        model_file = bundle / model_name
+        needed = (
+            [model_name, str(PurePosixPath(model_name).with_suffix(".bin"))] if backend == "openvino" else [model_name]
+        )
+        if any(name not in manifest["files"] for name in needed):
             raise BundleError(f"{bundle}: this bundle has no {backend} {precision} model")
+        if self.vocab.max_length != manifest["max_length"]:
+            raise BundleError(f"{bundle}: the vocabulary's max_length is not the manifest's")
         self._local = threading.local()
+        try:
+            self._open(model_file, backend, threads)
+        except Exception as err:  # both runtimes raise their own types for a damaged model file
+            raise BundleError(f"{bundle}: cannot load {model_name} ({type(err).__name__}: {err})") from None
+        self._check_model()
+
+    def _open(self, model_file: Path, backend: str, threads: int | None) -> None:
         if backend == "onnxruntime":
             import onnxruntime as ort
 
@@ -98,6 +153,7 @@ class TextClassifier:
             # int8 bundles store weights as int8 + DequantizeLinear; with QDQ handling off, ONNX Runtime folds
             # them into fp32 weights once at load instead of dequantizing the whole table on every call.
             options.add_session_config_entry("session.disable_quant_qdq", "1")
+            options.log_severity_level = 4  # failures reach the caller as exceptions; no second copy on stderr
             if threads:
                 options.intra_op_num_threads = threads
                 options.inter_op_num_threads = 1
@@ -117,12 +173,31 @@ class TextClassifier:
             # threads costs more than the compute (measured per text: 170 -> 63 us for the static shape, and
             # 161 -> 90 us end to end for one thread instead of two). Students give the same answer however a
             # text is padded.
+            self._table_rows = _embedding_rows(model)
             single = model.clone()
             single.reshape([1, self.vocab.max_length])
             self._compiled = {
                 "batch": core.compile_model(model, "CPU", config),
                 "single": core.compile_model(single, "CPU", {**config, "INFERENCE_NUM_THREADS": 1}),
             }
+
+    def _check_model(self) -> None:
+        """The model must score every label and have a table row for every id the vocabulary can give: ONNX
+        Runtime fails on an id past the table, but OpenVINO would silently read memory past it."""
+        rows = getattr(self, "_table_rows", None)
+        if rows is not None and rows < len(self.vocab):
+            raise BundleError(
+                f"{self.bundle}: the vocabulary gives ids up to {len(self.vocab) - 1}, the model has {rows} rows"
+            )
+        ids = np.full((1, 1), len(self.vocab) - 1, dtype=np.int64)
+        try:
+            width = self._infer(ids, "batch").shape[-1]
+        except Exception as err:
+            raise BundleError(f"{self.bundle}: the model rejects the vocabulary's ids ({type(err).__name__})") from None
+        if width != len(self.label_names):
+            raise BundleError(
+                f"{self.bundle}: the model scores {width} labels, the manifest names {len(self.label_names)}"
+            )
 
     @classmethod
     def load(
@@ -142,10 +217,12 @@ class TextClassifier:
 
     def _run(self, texts: list[str]) -> np.ndarray:
         """Logits of one chunk; OpenVINO runs a single text padded to `max_length` through its static copy."""
+        kind = "single" if self.backend == "openvino" and len(texts) == 1 else "batch"
+        return self._infer(self.vocab.encode(texts, pad_to="max" if kind == "single" else "longest"), kind)
+
+    def _infer(self, ids: np.ndarray, kind: str) -> np.ndarray:
         if self.backend == "onnxruntime":
-            return self._session.run(None, {self._input: self.vocab.encode(texts)})[0]
-        kind = "single" if len(texts) == 1 else "batch"
-        ids = self.vocab.encode(texts, pad_to="max" if kind == "single" else "longest")
+            return self._session.run(None, {self._input: ids})[0]
         requests = self._local.__dict__.setdefault("requests", {})
         if kind not in requests:
             requests[kind] = self._compiled[kind].create_infer_request()
@@ -166,3 +243,16 @@ class TextClassifier:
 
     def predict(self, texts: Sequence[str], batch_size: int = 256) -> list[str]:
         return [self.label_names[i] for i in self.logits(texts, batch_size).argmax(axis=1)]
+
+
+def _embedding_rows(model) -> int | None:
+    """Rows of the smallest embedding table of an OpenVINO model: the Gathers that read a constant 2-D table
+    (shape computations gather from 1-D tensors, activations have a dynamic batch axis)."""
+    rows = [
+        op.input_value(0).get_partial_shape()[0].get_length()
+        for op in model.get_ordered_ops()
+        if op.get_type_name() == "Gather"
+        and op.input_value(0).get_partial_shape().is_static
+        and len(op.input_value(0).get_partial_shape()) == 2
+    ]
+    return min(rows, default=None)
