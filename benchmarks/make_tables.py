@@ -6,7 +6,10 @@ python benchmarks/make_tables.py
 from __future__ import annotations
 
 import json
+from collections import defaultdict
 from pathlib import Path
+
+from kdedge.evaluate import wilson_interval
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
@@ -19,6 +22,21 @@ def _load(pattern: str) -> list[tuple[Path, dict]]:
 
 def _pct(value: float | None) -> str:
     return "" if value is None else f"{100 * value:.2f}"
+
+
+def _acc(r: dict, value: float | None, split: str) -> str:
+    """An accuracy with its 95% Wilson interval over the split's texts (a test split is a sample)."""
+    n = r["dataset"].get("sizes", {}).get(split)
+    if value is None or not n:
+        return _pct(value)
+    low, high = wilson_interval(value, n)
+    return f"{100 * value:.2f} ({100 * low:.1f}-{100 * high:.1f})"
+
+
+def _versus(r: dict) -> str:
+    """The paired test of student and teacher on test, where the result file has one."""
+    test = r.get("student_vs_teacher", {}).get("test")
+    return "" if test is None else f"{test['verdict']} (p={test['p_value']:.2g})"
 
 
 def _cpu(r: dict) -> str:
@@ -35,7 +53,8 @@ def models_table() -> str:
     for path, r in sorted(found, key=lambda item: (item[1]["dataset"]["name"], item[1]["params"])):
         val = r.get("selection", {}).get("best_val_accuracy")
         rows.append(
-            f"| {r['dataset']['name']} | {r['model']} | {r['params']:,} | {_pct(val)} | {_pct(r['accuracy'])} | "
+            f"| {r['dataset']['name']} | {r['model']} | {r['params']:,} | {_acc(r, val, 'validation')} | "
+            f"{_acc(r, r['accuracy'], 'test')} | "
             f"{_pct(r['macro_f1'])} | `{path.relative_to(HERE)}` | `{r['command']}` |"
         )
     return "\n".join(rows)
@@ -56,8 +75,8 @@ def across_table() -> str:
     (exploration runs excluded), with the teacher's word-order sensitivity measured by `--student auto`."""
     rows = [
         "| dataset | model | trained on | params | val acc % | test acc % | test macro-F1 % | % of teacher's test acc "
-        "| result file |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| vs teacher on test (exact McNemar) | result file |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     found = _load("teacher-*.json") + _load("baseline-*.json") + _load("distill/final-*.json")
     order = []
@@ -79,49 +98,81 @@ def across_table() -> str:
             val = r.get("selection", {}).get("best_val_accuracy")
         share = f"{100 * r['accuracy'] / r['teacher_accuracy']:.1f}" if "teacher_accuracy" in r else ""
         metrics = (val, r["accuracy"], r["macro_f1"])
-        rows.append(_across_row(name, r["model"], trained, r["params"], metrics, share, path))
+        rows.append(_across_row(r, r["model"], trained, metrics, share, _versus(r), path))
         for c in (choice or {}).get("candidates", []):
             if c["architecture"] != r["student"]["architecture"]:
                 metrics = (c["val_accuracy"], c["test_accuracy"], c["test_macro_f1"])
                 share = f"{100 * c['test_accuracy'] / r['teacher_accuracy']:.1f}"
                 model = f"distilled-{c['architecture']} (auto candidate, not chosen)"
                 trained = f"teacher soft labels: {_transfer(r)}"
-                rows.append(_across_row(name, model, trained, c["params"], metrics, share, path))
+                rows.append(_across_row({**r, "params": c["params"]}, model, trained, metrics, share, "", path))
     notes = "\n".join(order) or "- no `--student auto` run committed yet"
     return "\n".join(rows) + "\n\nWord-order sensitivity and the student `auto` chose:\n\n" + notes
 
 
-def _across_row(name: str, model: str, trained: str, params: int, metrics: tuple, share: str, path: Path) -> str:
-    val, test, f1 = (_pct(m) for m in metrics)
+def _across_row(r: dict, model: str, trained: str, metrics: tuple, share: str, versus: str, path: Path) -> str:
+    val, test, f1 = _acc(r, metrics[0], "validation"), _acc(r, metrics[1], "test"), _pct(metrics[2])
     file = path.relative_to(HERE)
-    return f"| {name} | {model} | {trained} | {params:,} | {val} | {test} | {f1} | {share} | `{file}` |"
+    name, params = r["dataset"]["name"], r["params"]
+    return f"| {name} | {model} | {trained} | {params:,} | {val} | {test} | {f1} | {share} | {versus} | `{file}` |"
 
 
 def distill_table() -> str:
     """Every distillation experiment, best validation accuracy first (the order models are chosen in)."""
     rows = [
-        "| dataset | student | transfer set | training | params | val acc % | test acc % | test macro-F1 % | agreement "
-        "with teacher % | result file | command |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| dataset | student | transfer set | training | seed | params | val acc % | test acc % | test macro-F1 % "
+        "| agreement with teacher % | result file | command |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     found = sorted(_load("distill/*.json"), key=lambda item: (item[1]["dataset"]["name"], -item[1]["val_accuracy"]))
     for path, r in found:
-        student = r["student"]
-        options = ", ".join(f"{k}={v}" for k, v in student["options"].items())
-        vocab = f"vocab {student['vocab_size']:,}" + (
-            f" + {student['buckets']:,} buckets" if student.get("buckets") else ""
-        )
-        training = (
-            student["loss"]
-            + (f" T={student['temperature']:g}" if student["loss"] == "kl" else "")
-            + f", lr {student['lr']:g}, batch {student['batch_size']}"
-            + (", teacher init" if student.get("init") == "teacher" else "")
-        )
+        student, training = _recipe(r)
         rows.append(
-            f"| {r['dataset']['name']} | {student['architecture']} ({options}; {vocab}) | {_transfer(r)} | "
-            f"{training} | {r['params']:,} | "
-            f"{_pct(r['val_accuracy'])} | {_pct(r['accuracy'])} | {_pct(r['macro_f1'])} | "
+            f"| {r['dataset']['name']} | {student} | {_transfer(r)} | {training} | {r['seed']} | {r['params']:,} | "
+            f"{_acc(r, r['val_accuracy'], 'validation')} | {_acc(r, r['accuracy'], 'test')} | {_pct(r['macro_f1'])} | "
             f"{_pct(r['agreement_with_teacher'])} | `{path.relative_to(HERE)}` | `{r['command']}` |"
+        )
+    return "\n".join(rows)
+
+
+def _recipe(r: dict) -> tuple[str, str]:
+    """A distillation run's student and training, in words (all but the seed)."""
+    student = r["student"]
+    options = ", ".join(f"{k}={v}" for k, v in student["options"].items())
+    vocab = f"vocab {student['vocab_size']:,}" + (
+        f" + {student['buckets']:,} buckets" if student.get("buckets") else ""
+    )
+    training = (
+        student["loss"]
+        + (f" T={student['temperature']:g}" if student["loss"] == "kl" else "")
+        + f", lr {student['lr']:g}, batch {student['batch_size']}"
+        + (", teacher init" if student.get("init") == "teacher" else "")
+    )
+    return f"{student['architecture']} ({options}; {vocab})", training
+
+
+def seeds_table() -> str:
+    """Recipes that ran with several seeds (everything else equal): the spread a single figure hides."""
+    groups = defaultdict(list)
+    for _, r in _load("distill/*.json"):
+        key = (r["dataset"]["name"], *_recipe(r), _transfer(r), r.get("soft_labels"), r.get("torch_threads"))
+        groups[key].append(r)
+    rows = [
+        "| dataset | student | transfer set | training | seeds | val acc % min-max (mean) "
+        "| test acc % min-max (mean) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for (name, student, training, transfer, _, _), runs in sorted(groups.items(), key=lambda item: str(item[0])):
+        if len({r["seed"] for r in runs}) < 2:
+            continue
+
+        def spread(values: list[float]) -> str:
+            return f"{100 * min(values):.2f}-{100 * max(values):.2f} ({100 * sum(values) / len(values):.2f})"
+
+        seeds = ", ".join(str(s) for s in sorted({r["seed"] for r in runs}))
+        rows.append(
+            f"| {name} | {student} | {transfer} | {training} | {seeds} | "
+            f"{spread([r['val_accuracy'] for r in runs])} | {spread([r['accuracy'] for r in runs])} |"
         )
     return "\n".join(rows)
 
@@ -174,6 +225,7 @@ def main() -> None:
     tables = (
         f"## Baselines and teachers\n\n{models_table()}\n\n"
         f"## Across datasets: teacher, gold-label baselines, distilled students\n\n{across_table()}\n\n"
+        f"## Seed spread\n\n{seeds_table()}\n\n"
         f"## Every distillation experiment, best validation accuracy first\n\n{distill_table()}\n\n"
         f"## Speed\n\n{speed_table()}"
     )
