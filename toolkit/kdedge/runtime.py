@@ -139,6 +139,7 @@ class TextClassifier:
         if self.vocab.max_length != manifest["max_length"]:
             raise BundleError(f"{bundle}: the vocabulary's max_length is not the manifest's")
         self._local = threading.local()
+        self._table_rows: int | None = None  # embedding rows, where the backend lets us read them
         try:
             self._open(model_file, backend, threads)
         except Exception as err:  # both runtimes raise their own types for a damaged model file
@@ -184,10 +185,10 @@ class TextClassifier:
     def _check_model(self) -> None:
         """The model must score every label and have a table row for every id the vocabulary can give: ONNX
         Runtime fails on an id past the table, but OpenVINO would silently read memory past it."""
-        rows = getattr(self, "_table_rows", None)
-        if rows is not None and rows < len(self.vocab):
+        if self._table_rows is not None and self._table_rows < len(self.vocab):
             raise BundleError(
-                f"{self.bundle}: the vocabulary gives ids up to {len(self.vocab) - 1}, the model has {rows} rows"
+                f"{self.bundle}: the vocabulary gives ids up to {len(self.vocab) - 1}, "
+                f"the model has {self._table_rows} rows"
             )
         ids = np.full((1, 1), len(self.vocab) - 1, dtype=np.int64)
         try:
