@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pytest
 
-from kdedge.baselines import run
+from kdedge.baselines import FASTTEXT_GRID, run
 from kdedge.data import load_dataset
 from kdedge.errors import BundleError
 from kdedge.students import Student
@@ -58,3 +58,12 @@ def test_gold_student_baselines_use_distills_architecture(small, name, architect
     student = Student.from_pretrained(tmp_path / "student")
     assert student.architecture == architecture and student.options == DEFAULT_OPTIONS[architecture]
     assert result["accuracy"] > 0.45  # majority class is ~0.33 of this subset
+
+
+def test_fasttext_chooses_on_validation_and_records_its_speed(small, tmp_path):
+    result = run("fasttext", small, tmp_path / "r.json", progress=False, save=tmp_path / "ft")
+    search = result["selection"]["search"]
+    assert len(search) == len(FASTTEXT_GRID)
+    assert result["selection"]["best_val_accuracy"] == max(row["val_accuracy"] for row in search)
+    assert result["accuracy"] > 0.5 and result["latency_us_p50_one_text"] > 0
+    assert (tmp_path / "ft" / "model.bin").is_file()

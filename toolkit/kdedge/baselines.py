@@ -9,6 +9,8 @@ import json
 from functools import partial
 from pathlib import Path
 
+import numpy as np
+
 from .data import TextDataset
 from .errors import BundleError
 from .evaluate import evaluate
@@ -75,6 +77,73 @@ def tfidf_lr(
             "vocabulary": len(vectorizer.vocabulary_),
         },
         selection={"criterion": "validation accuracy", "best_val_accuracy": val_accuracy, "search": search},
+    )
+
+
+# fastText (Joulin et al. 2017) settings tried; the best on validation is kept. 200k hash buckets for word
+# bigrams keep the model at ~10M parameters (its default 2M buckets would take 800 MB).
+FASTTEXT_GRID = [
+    {"epoch": epoch, "lr": lr, "wordNgrams": n, "dim": 50, "bucket": 200_000}
+    for epoch in (5, 25)
+    for lr in (0.1, 0.5, 1.0)
+    for n in (1, 2)
+]
+
+
+def fasttext(
+    dataset: TextDataset, seed: int = 0, save: str | Path | None = None, progress: bool = True, force: bool = False
+) -> dict:
+    """fastText supervised on gold labels (the `fasttext-wheel` package), settings chosen on validation: the
+    classic fast linear text classifier, a reference point for what distillation buys at each size."""
+    import tempfile
+    import time
+
+    import fasttext as ft
+    from tqdm.auto import tqdm
+
+    from .text import tokenize
+
+    def line(text: str) -> str:
+        return " ".join(tokenize(text))  # fastText splits on whitespace; this is the word split TF-IDF uses
+
+    def predict(model, texts: list[str]) -> list[int]:
+        return [int(labels[0].removeprefix("__label__")) for labels in model.predict([line(t) for t in texts])[0]]
+
+    with tempfile.TemporaryDirectory() as work:
+        train_file = Path(work) / "train.txt"
+        rows = (f"__label__{y} {line(t)}\n" for t, y in zip(dataset.train.texts, dataset.train.labels))
+        train_file.write_text("".join(rows), encoding="utf-8")
+        search, best = [], None
+        for settings in tqdm(FASTTEXT_GRID, desc="fasttext", disable=not progress):
+            model = ft.train_supervised(str(train_file), thread=1, seed=seed, verbose=0, **settings)
+            accuracy = float((np.array(predict(model, dataset.validation.texts)) == dataset.validation.labels).mean())
+            search.append({**settings, "val_accuracy": accuracy})
+            if best is None or accuracy > best[0]:
+                best = (accuracy, settings, model)
+    val_accuracy, settings, model = best
+    metrics = evaluate(dataset.test.labels, predict(model, dataset.test.texts), dataset.label_names)
+    latencies = []
+    for text in dataset.test.texts[:1000]:
+        started = time.perf_counter()
+        predict(model, [text])
+        latencies.append(time.perf_counter() - started)
+    params = int(model.get_input_matrix().size + model.get_output_matrix().size)
+    if save:
+        with atomic_folder(save, force=force) as tmp:
+            model.save_model(str(tmp / "model.bin"))  # fastText's own binary format, not a pickle
+            config = {"format": "kdedge-fasttext", "format_version": 1, "label_names": dataset.label_names}
+            (tmp / "config.json").write_text(json.dumps(config, ensure_ascii=False), encoding="utf-8")
+    return record(
+        "fasttext",
+        dataset.describe(),
+        "test",
+        metrics,
+        params,
+        seed,
+        hyperparameters={**settings, "threads": 1, "words": len(model.words)},
+        selection={"criterion": "validation accuracy", "best_val_accuracy": val_accuracy, "search": search},
+        latency_us_p50_one_text=round(1e6 * float(np.median(latencies)), 1),
+        latency_note="one text at a time, raw text in (kdedge's word split + fastText predict), one thread",
     )
 
 
@@ -190,6 +259,7 @@ def gold_student(
 
 BASELINES = {
     "tfidf-lr": tfidf_lr,
+    "fasttext": fasttext,
     "mlp": mlp,
     "gold-mlp": partial(gold_student, architecture="mlp"),
     "cnn": partial(gold_student, architecture="cnn"),
