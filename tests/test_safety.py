@@ -122,6 +122,11 @@ def test_cli_error_paths_are_one_line(emotion_small, tmp_path, bundle):
         ["predict", str(tmp_path)],
         ["predict", str(bundle), "--backend", "tensorflow"],
         ["export", str(tmp_path), "--out", str(tmp_path / "b")],
+        ["teacher", *data, "--out", str(tmp_path / "t"), "--lr", "nan"],
+        ["teacher", *data, "--out", str(tmp_path / "t"), "--lr", "auto", "--lr-candidates", "1e-4,-1"],
+        ["teacher", *data, "--out", str(tmp_path / "t"), "--max-epochs", "0"],
+        ["teacher", *data, "--out", str(tmp_path / "t"), "--batch-size", "0"],
+        ["teacher", *data, "--out", str(tmp_path)],  # an existing folder, refused before any training
     ]
     for args in cases:
         result, text = _invoke(*args)

@@ -27,10 +27,10 @@ TFIDF_FORMAT, TFIDF_VERSION, TFIDF_MODEL = "kdedge-tfidf-lr", 1, "model.skops"
 TFIDF_TRUSTED = ["kdedge.text.tokenize"]
 
 
-def tfidf_lr(
-    dataset: TextDataset, seed: int = 0, save: str | Path | None = None, progress: bool = True, force: bool = False
-) -> dict:
-    """TF-IDF over word 1-2-grams + logistic regression, with C chosen on the validation split."""
+def fit_tfidf_lr(dataset: TextDataset, seed: int = 0, progress: bool = True) -> tuple:
+    """TF-IDF over word 1-2-grams + logistic regression, with C chosen on the validation split.
+
+    Returns the fitted pipeline and the search (every C with its validation accuracy, and the chosen one)."""
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
@@ -53,6 +53,15 @@ def tfidf_lr(
         if best is None or accuracy > best[0]:
             best = (accuracy, c, pipeline)
     val_accuracy, c, pipeline = best
+    return pipeline, {"criterion": "validation accuracy", "C": c, "best_val_accuracy": val_accuracy, "search": search}
+
+
+def tfidf_lr(
+    dataset: TextDataset, seed: int = 0, save: str | Path | None = None, progress: bool = True, force: bool = False
+) -> dict:
+    """TF-IDF + logistic regression (`fit_tfidf_lr`), evaluated on the test split."""
+    pipeline, selection = fit_tfidf_lr(dataset, seed, progress)
+    c = selection.pop("C")
     metrics = evaluate(dataset.test.labels, pipeline.predict(dataset.test.texts), dataset.label_names)
     vectorizer, classifier = pipeline.steps[0][1], pipeline.steps[1][1]
     params = int(classifier.coef_.size + classifier.intercept_.size)
@@ -76,7 +85,7 @@ def tfidf_lr(
             "sublinear_tf": True,
             "vocabulary": len(vectorizer.vocabulary_),
         },
-        selection={"criterion": "validation accuracy", "best_val_accuracy": val_accuracy, "search": search},
+        selection=selection,
     )
 
 

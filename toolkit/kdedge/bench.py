@@ -278,7 +278,9 @@ def random_transformer(architecture: str, label_names: list[str], folder: Path, 
         else:
             model = DistilBertForSequenceClassification(DistilBertConfig(num_labels=len(label_names)))
         bench_meta = {"published": PUBLISHED[architecture], "architecture": architecture}
-        Teacher(model, tokenizer, label_names, max_length=128).save_pretrained(torch_dir, extra={"bench": bench_meta})
+        Teacher(model, tokenizer, label_names, max_length=128).save_pretrained(
+            torch_dir, extra={"bench": bench_meta}, force=True
+        )
         export_teacher(torch_dir, onnx_dir, int8=True, force=True, log=log)
     return [torch_dir, onnx_dir]
 

@@ -40,13 +40,23 @@ def wilson_interval(accuracy: float, n: int, z: float = 1.959964) -> tuple[float
 
 
 def mcnemar(y_true: Sequence[int], pred_a: Sequence[int], pred_b: Sequence[int], alpha: float = 0.05) -> dict:
-    """Exact McNemar test of two models on the same texts: of the texts exactly one of them gets right, is
-    the split further from 50:50 than chance allows? `verdict` is "on par" unless p < alpha."""
+    """Exact McNemar test of two models on the same texts. Only the texts exactly one of them gets right count;
+    under the null each is that one with probability 1/2, so p-values are binomial tails (scipy's binomtest):
+    `p_value` two-sided (is either better?), `p_a_better` one-sided. `verdict` is "on par" unless p < alpha."""
     from scipy.stats import binomtest
 
     y_true = np.asarray(y_true)
     right_a, right_b = np.asarray(pred_a) == y_true, np.asarray(pred_b) == y_true
     only_a, only_b = int((right_a & ~right_b).sum()), int((right_b & ~right_a).sum())
-    p = float(binomtest(only_a, only_a + only_b, 0.5).pvalue) if only_a + only_b else 1.0
+    discordant = only_a + only_b
+    p = float(binomtest(only_a, discordant, 0.5).pvalue) if discordant else 1.0
+    p_a_better = float(binomtest(only_a, discordant, 0.5, alternative="greater").pvalue) if discordant else 1.0
     verdict = "on par" if p >= alpha else ("better" if only_a > only_b else "worse")
-    return {"a_only_right": only_a, "b_only_right": only_b, "p_value": p, "verdict": verdict, "alpha": alpha}
+    return {
+        "a_only_right": only_a,
+        "b_only_right": only_b,
+        "p_value": p,
+        "p_a_better": p_a_better,
+        "verdict": verdict,
+        "alpha": alpha,
+    }

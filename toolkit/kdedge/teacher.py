@@ -21,10 +21,11 @@ import torch
 from tqdm.auto import tqdm
 
 from .augment import MASK
+from .compare import compare_with_tfidf
 from .data import TextDataset
 from .errors import BundleError, KdedgeError
 from .evaluate import evaluate
-from .results import atomic_folder, record
+from .results import atomic_folder, check_new, record
 from .runtime import MODEL_FILES
 
 TEACHER_FILE = "kdedge_teacher.json"
@@ -140,8 +141,8 @@ class Teacher:
         tokenizer = AutoTokenizer.from_pretrained(path)
         return cls(model, tokenizer, meta["label_names"], meta["max_length"])
 
-    def save_pretrained(self, path: str | Path, extra: dict | None = None) -> None:
-        with atomic_folder(path, force=True) as tmp:
+    def save_pretrained(self, path: str | Path, extra: dict | None = None, force: bool = False) -> None:
+        with atomic_folder(path, force=force) as tmp:
             self.model.save_pretrained(tmp)
             self.tokenizer.save_pretrained(tmp)
             meta = {"label_names": self.label_names, "max_length": self.max_length, **(extra or {})}
@@ -273,12 +274,100 @@ class OnnxTeacher:
         return out
 
 
+# Learning rates `lr="auto"` probes: half-decade steps around the default, wide enough for base-size encoders
+# (which want ~3e-5) and small ones (which take ~1e-4 or more).
+LR_CANDIDATES = (3e-5, 1e-4, 3e-4)
+PROBE_STEPS = 200  # optimizer steps per candidate (at most one epoch): minutes on CPU for a MiniLM
+
+
+def _train(
+    teacher: Teacher,
+    dataset: TextDataset,
+    lengths: list[int],
+    lr: float,
+    epochs: int,
+    patience: int | None,
+    batch_size: int,
+    warmup: float,
+    weight_decay: float,
+    seed: int,
+    bf16: bool,
+    progress: bool,
+    max_steps: int | None = None,
+    desc: str = "teacher",
+) -> tuple[list[dict], dict, dict]:
+    """Train `teacher.model` in place for at most `epochs` epochs (or `max_steps` steps), evaluating on validation
+    after each epoch (and at the last step); stop once validation has not improved for `patience` epochs.
+
+    AdamW with linear warm-up and linear decay to zero at the end of the budget (`epochs` or `max_steps`),
+    gradient clipping at 1.0, length-bucketed dynamic padding. Returns (history, best, best weights)."""
+    from transformers import get_linear_schedule_with_warmup
+
+    model, tokenizer, train = teacher.model, teacher.tokenizer, dataset.train
+    per_epoch = math.ceil(len(train) / batch_size)
+    steps = min(epochs * per_epoch, max_steps or epochs * per_epoch)
+    decay = [p for n, p in model.named_parameters() if not n.endswith("bias") and "LayerNorm" not in n]
+    no_decay = [p for n, p in model.named_parameters() if n.endswith("bias") or "LayerNorm" in n]
+    optimizer = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}], lr=lr
+    )
+    scheduler = get_linear_schedule_with_warmup(optimizer, int(warmup * steps), steps)
+    labels = torch.from_numpy(train.labels)
+    rng = random.Random(seed)
+    history, best_state, best = [], None, {"val_accuracy": -1.0, "epoch": 0}
+    started, done = time.perf_counter(), 0
+    for epoch in range(1, math.ceil(steps / per_epoch) + 1):
+        model.train()
+        batches = length_buckets(lengths, batch_size, rng)[: steps - done]
+        bar = tqdm(batches, desc=f"{desc} epoch {epoch}/{epochs}", unit="batch", disable=not progress)
+        total, seen = 0.0, 0
+        for index in bar:
+            batch = tokenizer(
+                [train.texts[i] for i in index],
+                truncation=True,
+                max_length=teacher.max_length,
+                padding=True,
+                return_tensors="pt",
+            )
+            with autocast(bf16):
+                logits = model(**batch).logits
+            loss = torch.nn.functional.cross_entropy(logits.float(), labels[index])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            scheduler.step()
+            total += loss.item() * len(index)
+            seen += len(index)
+            bar.set_postfix(loss=f"{loss.item():.4f}")
+        done += len(batches)
+        val_pred = teacher.logits(dataset.validation.texts, bf16=bf16).argmax(1)
+        accuracy = float((val_pred == dataset.validation.labels).mean())
+        history.append(
+            {
+                "epoch": epoch,
+                "steps": done,
+                "loss": total / seen,
+                "val_accuracy": accuracy,
+                "elapsed_s": round(time.perf_counter() - started, 1),
+            }
+        )
+        if progress:
+            tqdm.write(f"{desc} epoch {epoch}: train loss {total / seen:.4f}, validation accuracy {accuracy:.4f}")
+        if accuracy > best["val_accuracy"]:
+            best = {"val_accuracy": accuracy, "epoch": epoch}
+            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        elif patience is not None and epoch - best["epoch"] >= patience:
+            break
+    return history, best, best_state
+
+
 def fine_tune(
     dataset: TextDataset,
     base_model: str | None = None,
     out: str | Path = "teacher",
-    epochs: int = 4,
-    lr: float = 1e-4,
+    epochs: int = 10,
+    lr: float | str = 1e-4,
     batch_size: int = 32,
     warmup: float = 0.1,
     weight_decay: float = 0.01,
@@ -286,13 +375,23 @@ def fine_tune(
     seed: int = 0,
     bf16: bool = False,
     progress: bool = True,
+    patience: int | None = 2,
+    lr_candidates: Sequence[float] = LR_CANDIDATES,
+    probe_steps: int = PROBE_STEPS,
+    compare: bool = True,
+    force: bool = False,
 ) -> dict:
-    """Fine-tune `base_model` on the dataset, keep the epoch with the best validation accuracy, save it to `out`.
+    """Fine-tune `base_model` on the dataset until validation stops improving, keep the best epoch, save to `out`.
 
-    AdamW with linear warm-up and decay, gradient clipping at 1.0, length-bucketed dynamic padding.
+    `epochs` caps the run (the learning rate decays to zero there); training stops earlier once validation
+    accuracy has not improved for `patience` epochs (None: never). `lr="auto"` first trains each of
+    `lr_candidates` from the same start for `probe_steps` steps (at most an epoch, its own warm-up and decay)
+    and keeps the one with the best validation accuracy. With `compare`, the kept teacher's validation
+    predictions are tested against TF-IDF + LR's (`kdedge.compare`); the verdict is in the result.
     """
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer, get_linear_schedule_with_warmup
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
+    check_new(out, force)  # before hours of training, not after
     base_model = base_model or default_base_model()
     random.seed(seed)
     np.random.seed(seed)
@@ -310,64 +409,61 @@ def fine_tune(
     except (OSError, ValueError) as err:
         raise KdedgeError(f"cannot load base model {base_model!r}: {str(err).splitlines()[0]}") from None
     teacher = Teacher(model, tokenizer, names, max_length)
-    train = dataset.train
-    lengths = teacher._lengths(train.texts)
-    rng = random.Random(seed)
-    steps = epochs * math.ceil(len(train) / batch_size)
-    decay = [p for n, p in model.named_parameters() if not n.endswith("bias") and "LayerNorm" not in n]
-    no_decay = [p for n, p in model.named_parameters() if n.endswith("bias") or "LayerNorm" in n]
-    optimizer = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}], lr=lr
-    )
-    scheduler = get_linear_schedule_with_warmup(optimizer, int(warmup * steps), steps)
-    labels = torch.from_numpy(train.labels)
-    history, best_state, best = [], None, {"val_accuracy": -1.0, "epoch": 0}
+    lengths = teacher._lengths(dataset.train.texts)
+    common = {
+        "batch_size": batch_size,
+        "warmup": warmup,
+        "weight_decay": weight_decay,
+        "seed": seed,
+        "bf16": bf16,
+        "progress": progress,
+    }
     started = time.perf_counter()
-    for epoch in range(1, epochs + 1):
-        model.train()
-        batches = length_buckets(lengths, batch_size, rng)
-        bar = tqdm(batches, desc=f"teacher epoch {epoch}/{epochs}", unit="batch", disable=not progress)
-        total = 0.0
-        for index in bar:
-            batch = tokenizer(
-                [train.texts[i] for i in index],
-                truncation=True,
-                max_length=max_length,
-                padding=True,
-                return_tensors="pt",
+    lr_search = None
+    if lr == "auto":
+        # every candidate and the final run start from the same weights (the seeded classifier head included)
+        initial = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        probes = []
+        for candidate in lr_candidates:
+            model.load_state_dict(initial)
+            history, _, _ = _train(
+                teacher, dataset, lengths, candidate, 1, None, max_steps=probe_steps, desc=f"lr {candidate:g}", **common
             )
-            with autocast(bf16):
-                logits = model(**batch).logits
-            loss = torch.nn.functional.cross_entropy(logits.float(), labels[index])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step()
-            scheduler.step()
-            total += loss.item() * len(index)
-            bar.set_postfix(loss=f"{loss.item():.4f}")
-        val_pred = teacher.logits(dataset.validation.texts, bf16=bf16).argmax(1)
-        accuracy = float((val_pred == dataset.validation.labels).mean())
-        history.append(
-            {
-                "epoch": epoch,
-                "loss": total / len(train),
-                "val_accuracy": accuracy,
-                "elapsed_s": round(time.perf_counter() - started, 1),
-            }
-        )
+            probes.append({"lr": candidate, **history[-1]})
+        lr = max(probes, key=lambda probe: probe["val_accuracy"])["lr"]  # the first of equals: the smaller rate
+        lr_search = {
+            "criterion": "validation accuracy after a short run per candidate (same start, same batches)",
+            "probe_steps": probes[0]["steps"],
+            "candidates": probes,
+            "chosen": lr,
+            "time_s": round(time.perf_counter() - started, 1),
+        }
         if progress:
-            tqdm.write(f"epoch {epoch}: train loss {total / len(train):.4f}, validation accuracy {accuracy:.4f}")
-        if accuracy > best["val_accuracy"]:
-            best = {"val_accuracy": accuracy, "epoch": epoch}
-            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            tqdm.write(f"learning rate {lr:g} chosen on validation")
+        model.load_state_dict(initial)
+    elif isinstance(lr, str):
+        raise KdedgeError(f"learning rate must be a number or 'auto', not {lr!r}")
+    history, best, best_state = _train(teacher, dataset, lengths, float(lr), epochs, patience, **common)
     train_time = time.perf_counter() - started
     model.load_state_dict(best_state)
     model.eval()
+    last = history[-1]["epoch"]
+    if last == epochs and best["epoch"] == epochs:
+        stopped = f"reached the cap of {epochs} epochs with validation still improving (try a larger --max-epochs)"
+    elif last < epochs:
+        stopped = f"validation did not improve for {patience} epochs after epoch {best['epoch']}"
+    else:
+        stopped = f"reached the cap of {epochs} epochs; best was epoch {best['epoch']}"
+    comparison = None
+    if compare:
+        val_pred = teacher.logits(dataset.validation.texts, bf16=bf16).argmax(1)
+        comparison = compare_with_tfidf(dataset, val_pred, seed)
     metrics = evaluate(dataset.test.labels, teacher.logits(dataset.test.texts, bf16=bf16).argmax(1), names)
     hyper = {
-        "epochs": epochs,
+        "max_epochs": epochs,
+        "patience": patience,
         "lr": lr,
+        "lr_choice": "auto" if lr_search else "given",
         "batch_size": batch_size,
         "warmup": warmup,
         "weight_decay": weight_decay,
@@ -375,7 +471,7 @@ def fine_tune(
         "bf16_autocast": bf16,
         "grad_clip": 1.0,
     }
-    teacher.save_pretrained(out, extra={"base_model": str(base_model), "hyperparameters": hyper})
+    teacher.save_pretrained(out, extra={"base_model": str(base_model), "hyperparameters": hyper}, force=force)
     return record(
         "teacher",
         dataset.describe(),
@@ -385,14 +481,18 @@ def fine_tune(
         seed,
         base_model=str(base_model),
         architecture=model.config.model_type,
-        epochs=epochs,
+        epochs=last,
         train_time_s=round(train_time, 1),
         hyperparameters=hyper,
         saved_to=str(out),
+        torch_threads=torch.get_num_threads(),
+        lr_search=lr_search,
         selection={
-            "criterion": "validation accuracy per epoch",
+            "criterion": "validation accuracy per epoch; early stopping on it",
             "best_epoch": best["epoch"],
             "best_val_accuracy": best["val_accuracy"],
+            "stopped": stopped,
             "history": history,
         },
+        baseline_comparison=comparison,
     )
