@@ -152,8 +152,54 @@ def test_auto_measures_word_order_and_explains_its_choice(tiny_teacher, emotion_
     assert [c["params"] for c in choice["candidates"]] == sorted(c["params"] for c in choice["candidates"])
     assert result["student"]["architecture"] in ("mlp", "cnn", "bilstm")
     assert f"{result['student']['architecture']} chosen" in choice["reason"]
-    assert "word order changes the teacher's answer on" in choice["reason"]
+    assert "Word order changes the teacher's answer on" in choice["reason"]
     assert Student.from_pretrained(tmp_path / "student").architecture == result["student"]["architecture"]
+
+
+def test_auto_walks_the_frontier_within_its_budget(tiny_teacher, emotion_small, tmp_path):
+    from kdedge.distill import Budget
+
+    dataset = load_dataset(str(emotion_small))
+    config = StudentConfig(architecture="auto", epochs=1, lr=0.01, vocab_size=500, buckets=0)
+    # a tolerance of 100 points: the smallest candidate always qualifies, so auto stops there
+    loose = distill(
+        dataset,
+        tmp_path / "a",
+        tiny_teacher,
+        config,
+        progress=False,
+        log=lambda m: None,
+        budget=Budget(tolerance=1.0),
+        frontier_plot=tmp_path / "frontier.png",
+    )
+    choice = loose["student_choice"]
+    assert [c["architecture"] for c in choice["candidates"]] == ["mlp"] and "within 100 point" in choice["rule"]
+    assert choice["candidates"][0]["latency_us"] > 0 and (tmp_path / "frontier.png").stat().st_size > 10_000
+    assert [p["chosen"] for p in choice["frontier"]["points"]] == [True]
+    # no student can be 100 points above the teacher, so every candidate is tried; a parameter cap between cnn
+    # (57K) and bilstm (99K) skips bilstm before training
+    capped = distill(
+        dataset,
+        tmp_path / "b",
+        tiny_teacher,
+        config,
+        progress=False,
+        log=lambda m: None,
+        budget=Budget(tolerance=-1.0, max_params=60_000),
+    )
+    choice = capped["student_choice"]
+    assert [s["architecture"] for s in choice["skipped"]] == ["bilstm"] and "val_accuracy" not in choice["skipped"][0]
+    assert capped["params"] <= 60_000 and "in budget" in choice["rule"]
+    with pytest.raises(KdedgeError, match="no candidate"):
+        distill(
+            dataset,
+            tmp_path / "c",
+            tiny_teacher,
+            config,
+            progress=False,
+            log=lambda m: None,
+            budget=Budget(max_params=10),
+        )
 
 
 def test_embedding_init_is_the_teachers_principal_directions_at_unit_scale():

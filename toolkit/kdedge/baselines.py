@@ -93,7 +93,7 @@ def tfidf_lr(
 # bigrams keep the model at ~10M parameters (its default 2M buckets would take 800 MB).
 FASTTEXT_GRID = [
     {"epoch": epoch, "lr": lr, "wordNgrams": n, "dim": 50, "bucket": 200_000}
-    for epoch in (5, 25)
+    for epoch in (5, 25, 100)
     for lr in (0.1, 0.5, 1.0)
     for n in (1, 2)
 ]

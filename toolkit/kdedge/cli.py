@@ -299,8 +299,23 @@ def teacher(
     type=click.Choice(["mlp", "cnn", "bilstm", "auto"]),
     default="mlp",
     show_default=True,
-    help="Student architecture. auto: measure how much the teacher relies on word order, train mlp, cnn, bilstm "
-    "(smallest first) and keep the smallest within 1 point of the teacher on validation.",
+    help="Student architecture. auto: train mlp, cnn, bilstm smallest first and keep the smallest within "
+    "--tolerance of the teacher on validation (within --max-params / --max-latency-us); prints the frontier, and "
+    "with --output also plots it (OUTPUT-frontier.png).",
+)
+@click.option(
+    "--tolerance",
+    type=click.FloatRange(0, 100),
+    default=1.0,
+    show_default=True,
+    help="auto: points of validation accuracy a student may stay below the teacher.",
+)
+@click.option("--max-params", type=POSITIVE, default=None, help="auto: skip students with more parameters.")
+@click.option(
+    "--max-latency-us",
+    type=POSITIVE_FLOAT,
+    default=None,
+    help="auto: skip students slower than this at batch 1 (end to end, ONNX Runtime, one thread).",
 )
 @click.option(
     "--unlabeled",
@@ -384,6 +399,9 @@ def distill(
     label_column,
     teacher_dir,
     architecture,
+    tolerance,
+    max_params,
+    max_latency_us,
     unlabeled,
     keep_near_duplicates,
     augment,
@@ -454,6 +472,8 @@ def distill(
         log=log,
         force=force,
         drop_near_duplicates=not keep_near_duplicates,
+        budget=lib.Budget(tolerance / 100, max_params, max_latency_us),
+        frontier_plot=Path(output).with_name(Path(output).stem + "-frontier.png") if output else None,
     )
     if output:
         write_json(output, result)

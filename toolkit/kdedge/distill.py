@@ -10,7 +10,7 @@ import hashlib
 import os
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -23,7 +23,7 @@ from .errors import KdedgeError
 from .evaluate import evaluate, mcnemar, wilson_interval
 from .results import check_new, record
 from .softlabels import SoftLabels, label_texts
-from .students import Student, fit
+from .students import Student, build, count_params, fit
 from .text import Vocabulary
 
 WordVectors = Callable[[list[str]], np.ndarray]  # words -> the teacher's vectors for them, (n, hidden)
@@ -141,6 +141,8 @@ def distill(
     log=print,
     force: bool = False,
     drop_near_duplicates: bool = True,
+    budget: Budget | None = None,
+    frontier_plot: str | Path | None = None,
 ) -> dict:
     """Distil a teacher into a student saved at `out` (an existing `out` is replaced only with `force`);
     returns the result record (test split)."""
@@ -181,8 +183,12 @@ def distill(
     if config.architecture == "auto":
         order = word_order_sensitivity(cache, lambda chunk: lazy.get().logits(chunk, bf16=bf16), dataset, config.seed)
         student, training, choice = choose_student(
-            dataset, texts, teacher_logits, config, teacher_val, order, progress, log, vectors
+            dataset, texts, teacher_logits, config, teacher_val, order, progress, log, vectors, budget
         )
+        if frontier_plot:
+            from .frontier import plot
+
+            plot(choice["frontier"], frontier_plot)
         config = replace(config, architecture=student.architecture, options=student.options)
     else:
         student, training = train_student(dataset, texts, teacher_logits, config, progress, vectors)
@@ -250,7 +256,17 @@ def word_order_sensitivity(cache: SoftLabels, logits_fn, dataset: TextDataset, s
 
 # Candidates of `--student auto`, smallest first.
 CANDIDATES = ("mlp", "cnn", "bilstm")
-WITHIN = 0.01  # a student within 1 point of the teacher's validation accuracy is good enough
+TOLERANCE = 0.01  # a student within 1 point of the teacher's validation accuracy is good enough
+
+
+@dataclass
+class Budget:
+    """What `--student auto` may spend: how far below the teacher a student may stay (validation accuracy, as
+    a fraction), and caps on parameters and on batch-1 latency in the runtime (ONNX Runtime, one thread)."""
+
+    tolerance: float = TOLERANCE
+    max_params: int | None = None
+    max_latency_us: float | None = None
 
 
 def choose_student(
@@ -263,54 +279,105 @@ def choose_student(
     progress: bool,
     log,
     vectors: WordVectors | None = None,
+    budget: Budget | None = None,
+    references: Sequence[dict] = (),
 ) -> tuple[Student, dict, dict]:
-    """Train the candidates smallest first; keep the first within `WITHIN` of the teacher on validation,
-    else the most accurate. Returns the student, its training report and the choice with its reasons.
-    `teacher_val`: the teacher's predictions on validation (for the paired test reported with the choice)."""
+    """Walk the frontier smallest first: skip candidates over the parameter budget (known before training) or
+    the latency budget (measured on the trained candidate), and keep the first within `budget.tolerance` of the
+    teacher on validation, else the most accurate one in budget. Returns the student, its training report and
+    the choice: the rule that decided, every point of the frontier (with `references`, gold-label models on the
+    same validation split) and the paired test against the teacher. `teacher_val`: the teacher's validation
+    predictions."""
+    from .frontier import latency_us, table
+
+    budget = budget or Budget()
     teacher_val_accuracy = float((teacher_val == dataset.validation.labels).mean())
-    tried = []
+    tried, skipped = [], []
     best = None
+    rule = None
     for architecture in CANDIDATES:
         candidate = replace(config, architecture=architecture, options=dict(DEFAULT_OPTIONS[architecture]))
+        rows = candidate.vocab_size + candidate.buckets
+        params = count_params(build(architecture, rows, len(dataset.label_names), **candidate.options))
+        if budget.max_params and params > budget.max_params:
+            skipped.append({"architecture": architecture, "params": params, "why": "over --max-params"})
+            log(f"  {architecture}: about {params:,} parameters, over --max-params {budget.max_params:,}: skipped")
+            continue
         student, training = train_student(dataset, texts, teacher_logits, candidate, progress, vectors)
         accuracy = training["best_val_accuracy"]
+        latency = latency_us(student, dataset.validation.texts)
         # test figures are reported for the table across students; the choice reads validation only
         test = evaluate(dataset.test.labels, student.logits(dataset.test.texts).argmax(1), dataset.label_names)
-        tried.append(
-            {
-                "architecture": architecture,
-                "params": student.params,
-                "val_accuracy": accuracy,
-                "test_accuracy": test["accuracy"],
-                "test_macro_f1": test["macro_f1"],
-            }
-        )
-        log(f"  {architecture}: {student.params:,} parameters, validation accuracy {accuracy:.4f}")
+        point = {
+            "architecture": architecture,
+            "params": student.params,
+            "latency_us": latency,
+            "val_accuracy": accuracy,
+            "test_accuracy": test["accuracy"],
+            "test_macro_f1": test["macro_f1"],
+        }
+        log(f"  {architecture}: {student.params:,} parameters, {latency:,.1f} us, validation accuracy {accuracy:.4f}")
+        if budget.max_latency_us and latency > budget.max_latency_us:
+            skipped.append({**point, "why": "over --max-latency-us"})
+            continue
+        tried.append(point)
         if best is None or accuracy > best[1]["best_val_accuracy"]:
             best = (student, training)
-        if accuracy >= teacher_val_accuracy - WITHIN:
+        if accuracy >= teacher_val_accuracy - budget.tolerance:
             best = (student, training)
-            rule = f"the smallest student within {100 * WITHIN:g} point of the teacher"
+            rule = f"the smallest student within {100 * budget.tolerance:g} point of the teacher on validation"
             break
-    else:
-        rule = f"no student came within {100 * WITHIN:g} point of the teacher, so the most accurate one"
+    if best is None:
+        raise KdedgeError("no candidate student fits the budget (--max-params / --max-latency-us)")
+    if rule is None:
+        rule = (
+            f"no student{' in budget' if skipped else ''} came within {100 * budget.tolerance:g} point of the "
+            "teacher on validation, so the most accurate one"
+        )
     student, training = best
     gap = 100 * (teacher_val_accuracy - training["best_val_accuracy"])
     paired = mcnemar(dataset.validation.labels, student.logits(dataset.validation.texts).argmax(1), teacher_val)
+    side = "below" if gap >= 0 else "above"
     standing = (
-        f"on par with the teacher on validation ({abs(gap):.1f} points {'below' if gap >= 0 else 'above'}, "
-        f"McNemar p={paired['p_value']:.2f})"
+        f"on par with the teacher ({abs(gap):.1f} points {side}, McNemar p={paired['p_value']:.2f})"
         if paired["verdict"] == "on par"
-        else f"{abs(gap):.1f} points {'below' if gap >= 0 else 'above'} the teacher on validation "
-        f"(McNemar p={paired['p_value']:.2g})"
+        else f"{abs(gap):.1f} points {side} the teacher (McNemar p={paired['p_value']:.2g})"
     )
-    need = "a sequence model may be needed" if order["changed_share"] >= 0.05 else "a bag of words can do"
     reason = (
-        f"word order changes the teacher's answer on {order['changed_share']:.0%} of validation texts, so {need}: "
-        f"{student.architecture} chosen, {student.params / 1e6:.2f}M parameters, {standing} ({rule})"
+        f"{student.architecture} chosen ({student.params / 1e6:.2f}M parameters): {rule}; on validation it is "
+        f"{standing}. (Word order changes the teacher's answer on {order['changed_share']:.0%} of validation texts, "
+        "a hint at how much a sequence student may gain.)"
     )
+    frontier = {
+        "dataset": dataset.name,
+        "teacher_val_accuracy": teacher_val_accuracy,
+        "tolerance": budget.tolerance,
+        "points": [
+            *(
+                {
+                    "name": f"{p['architecture']} (distilled)",
+                    "kind": "student",
+                    **p,
+                    "chosen": p["architecture"] == student.architecture,
+                }
+                for p in tried
+            ),
+            *({"name": f"{p['architecture']} (distilled)", "kind": "student", **p, "note": p["why"]} for p in skipped),
+            *references,
+        ],
+    }
+    log(table(frontier))
     log(reason)
-    choice = {"word_order": order, "candidates": tried, "rule": rule, "reason": reason, "vs_teacher": paired}
+    choice = {
+        "word_order": order,
+        "budget": asdict(budget),
+        "candidates": tried,
+        "skipped": skipped,
+        "rule": rule,
+        "reason": reason,
+        "vs_teacher": paired,
+        "frontier": frontier,
+    }
     return student, training, choice
 
 

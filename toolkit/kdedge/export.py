@@ -26,21 +26,47 @@ MIN_AGREEMENT = 0.99  # int8 must agree with fp32 on at least this share of vali
 
 
 def export_onnx(model: torch.nn.Module, example_ids: torch.Tensor, path: Path) -> None:
-    """fp32 ONNX with dynamic batch and sequence axes (torch's dynamo exporter, which needs onnxscript)."""
-    batch, sequence = torch.export.Dim("batch"), torch.export.Dim("sequence")
-    torch.onnx.export(
-        model.eval(),
-        (example_ids,),
-        str(path),
-        input_names=["input_ids"],
-        output_names=["logits"],
-        dynamic_shapes=({0: batch, 1: sequence},),
-        dynamo=True,
-        opset_version=OPSET,
-        external_data=False,
-        verbose=False,
-    )
+    """fp32 ONNX with dynamic batch and sequence axes (torch's dynamo exporter, which needs onnxscript).
+
+    The export runs in a fresh process: in torch 2.13 a second export of a GRU/LSTM student in one process
+    freezes the sequence axis to the example's length (the exporter's dynamic-shape RNN decompositions only
+    hold for the first one), and the model then fails on texts of any other length."""
+    import io
+    import subprocess
+    import sys
+
+    buffer = io.BytesIO()
+    torch.save((model.eval(), example_ids, str(path)), buffer)
+    worker = "import sys; from kdedge.export import _export_onnx; _export_onnx(sys.stdin.buffer.read())"
+    done = subprocess.run([sys.executable, "-c", worker], input=buffer.getvalue(), capture_output=True)
+    if done.returncode:
+        lines = done.stderr.decode(errors="replace").strip().splitlines() or ["no message"]
+        raise KdedgeError(f"ONNX export failed: {lines[-1]}")
     strip_metadata(path)
+
+
+def _export_onnx(saved: bytes) -> None:
+    """The export itself, in the fresh process `export_onnx` starts (its arguments come as torch.save bytes)."""
+    import io
+    import warnings
+
+    torch.set_num_threads(1)
+    model, example_ids, path = torch.load(io.BytesIO(saved), weights_only=False)  # our own bytes, from the parent
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # notes on GRU weights and merged axes; the export is verified after
+        batch, sequence = torch.export.Dim("batch"), torch.export.Dim("sequence")
+        torch.onnx.export(
+            model,
+            (example_ids,),
+            path,
+            input_names=["input_ids"],
+            output_names=["logits"],
+            dynamic_shapes=({0: batch, 1: sequence},),
+            dynamo=True,
+            opset_version=OPSET,
+            external_data=False,
+            verbose=False,
+        )
 
 
 def strip_metadata(path: Path) -> None:

@@ -108,6 +108,21 @@ def check_manifest(bundle: Path, manifest: dict) -> None:
         fail("source must give the student's path and parameter count")
 
 
+def onnx_session(model_file: Path, threads: int | None = None):
+    """An ONNX Runtime session for a student model, set up as the runtime runs it."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    # int8 bundles store weights as int8 + DequantizeLinear; with QDQ handling off, ONNX Runtime folds them into
+    # fp32 weights once at load instead of dequantizing the whole table on every call.
+    options.add_session_config_entry("session.disable_quant_qdq", "1")
+    options.log_severity_level = 4  # failures reach the caller as exceptions; no second copy on stderr
+    if threads:
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+    return ort.InferenceSession(str(model_file), options, providers=["CPUExecutionProvider"])
+
+
 class TextClassifier:
     """Classify texts with an exported student bundle.
 
@@ -148,17 +163,7 @@ class TextClassifier:
 
     def _open(self, model_file: Path, backend: str, threads: int | None) -> None:
         if backend == "onnxruntime":
-            import onnxruntime as ort
-
-            options = ort.SessionOptions()
-            # int8 bundles store weights as int8 + DequantizeLinear; with QDQ handling off, ONNX Runtime folds
-            # them into fp32 weights once at load instead of dequantizing the whole table on every call.
-            options.add_session_config_entry("session.disable_quant_qdq", "1")
-            options.log_severity_level = 4  # failures reach the caller as exceptions; no second copy on stderr
-            if threads:
-                options.intra_op_num_threads = threads
-                options.inter_op_num_threads = 1
-            self._session = ort.InferenceSession(str(model_file), options, providers=["CPUExecutionProvider"])
+            self._session = onnx_session(model_file, threads)
             self._input = self._session.get_inputs()[0].name
         else:
             import openvino as ov
