@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from .augment import Augmenter, remove_leaks
+from .compare import compare_with_tfidf
 from .data import TextDataset, read_texts
 from .errors import KdedgeError
 from .evaluate import evaluate
@@ -152,7 +153,11 @@ def distill(
         cache, texts + held_out, lambda chunk: lazy.get().logits(chunk, bf16=bf16), progress=progress
     )
     teacher_logits = cache.lookup(texts)
-    teacher_val_accuracy = float((cache.lookup(dataset.validation.texts).argmax(1) == dataset.validation.labels).mean())
+    teacher_val = cache.lookup(dataset.validation.texts).argmax(1)
+    teacher_val_accuracy = float((teacher_val == dataset.validation.labels).mean())
+    # said before the student trains: a teacher no better than a linear model makes a student that is no better
+    comparison = compare_with_tfidf(dataset, teacher_val, config.seed)
+    log(comparison["message"])
 
     def vectors(words: list[str]) -> np.ndarray:
         return cached_word_vectors(cache, words, lambda todo: lazy.get().word_vectors(todo, bf16=bf16))
@@ -182,6 +187,7 @@ def distill(
         teacher_id=teacher_id,
         teacher_accuracy=float((teacher_test == dataset.test.labels).mean()),
         teacher_val_accuracy=teacher_val_accuracy,
+        teacher_vs_tfidf=comparison,
         val_accuracy=float((student_val == dataset.validation.labels).mean()),
         agreement_with_teacher=float((test_logits.argmax(1) == teacher_test).mean()),
         transfer_set_size=stats["transfer_set_size"],
@@ -350,6 +356,6 @@ def _ensure_default_teacher(dataset: TextDataset, progress: bool, log) -> Path:
         log(f"reusing the teacher fine-tuned earlier: {folder}")
         return folder
     log(f"no --teacher given: fine-tuning the default teacher (all-MiniLM-L6-v2) into {folder}")
-    result = fine_tune(dataset, out=folder, progress=progress)
+    result = fine_tune(dataset, out=folder, progress=progress, compare=False)  # distill compares it below
     write_json(folder.with_suffix(".json"), result)
     return folder
