@@ -116,3 +116,69 @@ def test_exported_teacher_reproduces_the_torch_teacher(tiny_teacher, emotion_sma
     int8 = OnnxTeacher(tmp_path / "onnx", precision="int8")
     assert (int8.logits(texts).argmax(1) == expected.argmax(1)).mean() >= 0.9
     assert int8.fingerprint.endswith(":int8")
+
+
+def test_training_stops_when_validation_stops_improving(tiny_bert, emotion_small, tmp_path):
+    """At learning rate 0 the weights never change, so validation never improves after epoch 1: with patience 1
+    the run stops after epoch 2 of a cap of 5 and keeps epoch 1."""
+    dataset = load_dataset(str(emotion_small))
+    result = fine_tune(
+        dataset, str(tiny_bert), tmp_path / "t", epochs=5, lr=0.0, patience=1, compare=False, progress=False
+    )
+    selection = result["selection"]
+    assert [h["epoch"] for h in selection["history"]] == [1, 2]
+    assert selection["best_epoch"] == 1 and result["epochs"] == 2
+    assert "did not improve for 1 epochs" in selection["stopped"]
+    assert result["hyperparameters"]["max_epochs"] == 5 and result["hyperparameters"]["patience"] == 1
+
+
+def test_training_never_runs_past_its_cap(tiny_bert, emotion_small, tmp_path):
+    dataset = load_dataset(str(emotion_small))
+    result = fine_tune(
+        dataset, str(tiny_bert), tmp_path / "t", epochs=2, lr=1e-3, patience=None, compare=False, progress=False
+    )
+    history = result["selection"]["history"]
+    assert [h["epoch"] for h in history] == [1, 2]
+    assert history[-1]["steps"] == 2 * -(-len(dataset.train) // 32)  # two full epochs of batches of 32
+    assert "cap of 2 epochs" in result["selection"]["stopped"]
+
+
+def test_lr_auto_records_every_candidate_and_keeps_the_best_on_validation(tiny_teacher, emotion_small, tmp_path):
+    """Starting from a fine-tuned teacher, rate 0 keeps what it learnt and rate 1 wrecks it: 0 is chosen in either
+    order, each candidate scores the same whatever its turn (same start, same batches), the final run uses it."""
+    dataset = load_dataset(str(emotion_small))
+    searches = []
+    for candidates in ((1.0, 0.0), (0.0, 1.0)):
+        result = fine_tune(
+            dataset,
+            str(tiny_teacher),
+            tmp_path / "t",
+            epochs=1,
+            lr="auto",
+            lr_candidates=candidates,
+            probe_steps=10,
+            compare=False,
+            progress=False,
+        )
+        search = result["lr_search"]
+        assert [c["lr"] for c in search["candidates"]] == list(candidates)
+        assert all(c["steps"] == 10 for c in search["candidates"])
+        assert search["chosen"] == 0.0 == result["hyperparameters"]["lr"]
+        assert result["hyperparameters"]["lr_choice"] == "auto"
+        searches.append({c["lr"]: c["val_accuracy"] for c in search["candidates"]})
+    assert searches[0] == searches[1] and searches[0][0.0] > searches[0][1.0]
+
+
+def test_teacher_command_compares_with_tfidf_on_validation(tiny_bert, emotion_small, tmp_path):
+    """A one-epoch tiny BERT is no match for TF-IDF + LR: the command says so, with what to try."""
+    from test_cli import kdedge
+
+    out = tmp_path / "teacher.json"
+    args = ["--data", str(emotion_small), "--model", str(tiny_bert), "--max-epochs", "1", "--lr", "1e-3"]
+    proc = kdedge("teacher", *args, "--threads", "1", "--out", str(tmp_path / "t"), "--output", str(out), "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    comparison = json.loads(out.read_text())["baseline_comparison"]
+    assert comparison["split"] == "validation" and comparison["baseline"] == "tfidf-lr"
+    assert not comparison["clearly_better"] and comparison["verdict"] == "below"
+    assert comparison["message"] in proc.stdout and "fetch-mpnet" in proc.stdout
+    assert kdedge("teacher", "--data", str(emotion_small), "--lr", "fast", "--out", str(tmp_path / "u")).returncode == 2

@@ -482,6 +482,7 @@ def distill(
         f"teacher accuracy {result['teacher_accuracy']:.4f}, agreement with teacher "
         f"{result['agreement_with_teacher']:.4f}, transfer set {result['transfer_set_size']:,} texts"
     )
+    click.echo(result["teacher_vs_tfidf"]["message"])
 
 
 @cli.command()

@@ -75,5 +75,7 @@ def compare_with_tfidf(dataset: TextDataset, teacher_val_pred: Sequence[int], se
     pipeline, search = fit_tfidf_lr(dataset, seed=seed, progress=False)
     baseline_pred = pipeline.predict(dataset.validation.texts)
     result = compare_predictions(teacher_val_pred, baseline_pred, dataset.validation.labels)
+    classifier = pipeline.steps[-1][1]
+    result["baseline_params"] = int(classifier.coef_.size + classifier.intercept_.size)
     result["baseline_selection"] = search
     return result

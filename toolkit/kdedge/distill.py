@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from .augment import NEAR_DUPLICATE, Augmenter, leak_key, near_duplicates, remove_leaks
+from .compare import compare_with_tfidf
 from .data import TextDataset, read_texts
 from .errors import KdedgeError
 from .evaluate import evaluate, mcnemar, wilson_interval
@@ -175,6 +176,15 @@ def distill(
     teacher_logits = cache.lookup(texts)
     teacher_val = cache.lookup(dataset.validation.texts).argmax(1)
     teacher_val_accuracy = float((teacher_val == dataset.validation.labels).mean())
+    # said before the student trains: a teacher no better than a linear model makes a student that is no better
+    comparison = compare_with_tfidf(dataset, teacher_val, config.seed)
+    log(comparison["message"])
+    reference = {
+        "name": "tfidf-lr (gold labels)",
+        "kind": "reference",
+        "params": comparison["baseline_params"],
+        "val_accuracy": comparison["baseline_accuracy"],
+    }
 
     def vectors(words: list[str]) -> np.ndarray:
         return cached_word_vectors(cache, words, lambda todo: lazy.get().word_vectors(todo, bf16=bf16))
@@ -183,7 +193,7 @@ def distill(
     if config.architecture == "auto":
         order = word_order_sensitivity(cache, lambda chunk: lazy.get().logits(chunk, bf16=bf16), dataset, config.seed)
         student, training, choice = choose_student(
-            dataset, texts, teacher_logits, config, teacher_val, order, progress, log, vectors, budget
+            dataset, texts, teacher_logits, config, teacher_val, order, progress, log, vectors, budget, [reference]
         )
         if frontier_plot:
             from .frontier import plot
@@ -214,6 +224,7 @@ def distill(
         teacher_accuracy_ci95=wilson_interval(float((teacher_test == dataset.test.labels).mean()), len(teacher_test)),
         student_vs_teacher=versus,  # exact McNemar: "a" is the student
         teacher_val_accuracy=teacher_val_accuracy,
+        teacher_vs_tfidf=comparison,
         val_accuracy=float((student_val == dataset.validation.labels).mean()),
         agreement_with_teacher=float((test_logits.argmax(1) == teacher_test).mean()),
         transfer_set_size=stats["transfer_set_size"],
@@ -453,6 +464,6 @@ def _ensure_default_teacher(dataset: TextDataset, progress: bool, log) -> Path:
         log(f"reusing the teacher fine-tuned earlier: {folder}")
         return folder
     log(f"no --teacher given: fine-tuning the default teacher (all-MiniLM-L6-v2) into {folder}")
-    result = fine_tune(dataset, out=folder, progress=progress)
+    result = fine_tune(dataset, out=folder, progress=progress, compare=False)  # distill compares it below
     write_json(folder.with_suffix(".json"), result)
     return folder
