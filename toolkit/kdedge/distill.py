@@ -133,8 +133,11 @@ def distill(
         teacher_dir = _ensure_default_teacher(dataset, progress, log)
     lazy = _LazyTeacher(Path(teacher_dir) if teacher_dir else None)
     cache_path = Path(soft_labels) if soft_labels else Path(teacher_dir) / "soft_labels.npz"
-    teacher_id = lazy.get().fingerprint if teacher_dir else SoftLabels.stored_teacher(cache_path)
-    cache = SoftLabels(cache_path, teacher_id, dataset.label_names)
+    if teacher_dir:
+        teacher_id, form = lazy.get().fingerprint, "torch-bf16" if bf16 else "torch-fp32"
+    else:
+        teacher_id, form = SoftLabels.stored_teacher(cache_path)
+    cache = SoftLabels(cache_path, teacher_id, dataset.label_names, form)
     replacements = cache.extra.get("replacements")
     if augment and replacements is None:
         words = Vocabulary.build(dataset.train.texts, size=config.vocab_size).tokens[2:]
@@ -180,6 +183,7 @@ def distill(
         config.seed,
         teacher=str(teacher_dir) if teacher_dir else None,
         teacher_id=teacher_id,
+        teacher_form=form,
         teacher_accuracy=float((teacher_test == dataset.test.labels).mean()),
         teacher_val_accuracy=teacher_val_accuracy,
         val_accuracy=float((student_val == dataset.validation.labels).mean()),
