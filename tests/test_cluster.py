@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -16,84 +15,26 @@ import numpy as np
 import pytest
 
 from conftest import EMOTION, ROOT, read_jsonl, write_jsonl
-from kdedge.softlabels import ShardFolder, SoftLabels, label_texts, text_key
+from kdedge.augment import leak_key
+from kdedge.cluster import cluster_processes, local_cluster
+from kdedge.data import load_dataset
+from kdedge.softlabels import ShardFolder, SoftLabels, canonical, label_texts, text_key
 from kdedge.teacher import Labeler
 
-psutil = pytest.importorskip("psutil")
 pytest.importorskip("ray")
-
-RAY = Path(sys.executable).with_name("ray")
-PORTS = (
-    "port",
-    "node-manager-port",
-    "object-manager-port",
-    "metrics-export-port",
-    "dashboard-agent-listen-port",
-    "dashboard-agent-grpc-port",
-    "runtime-env-agent-port",
-)
-
-
-def free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
-
-
-def cluster_processes(temp_dir: str) -> list:
-    """The processes of this cluster only: those whose command line names its temp dir, and their children
-    (the workers, whose command line Ray rewrites). `ray stop` would stop every Ray cluster of the machine."""
-    found = {}
-    for proc in psutil.process_iter(["cmdline"]):
-        if temp_dir in " ".join(proc.info["cmdline"] or []):
-            found[proc.pid] = proc
-            with closing_errors():
-                found.update({child.pid: child for child in proc.children(recursive=True)})
-    return list(found.values())
-
-
-class closing_errors:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, kind, value, trace):
-        return kind is not None and issubclass(kind, psutil.Error)
+psutil = pytest.importorskip("psutil")
 
 
 @pytest.fixture(scope="module")
 def ray_cluster():
-    """A head node and a second worker node (`ray start`, each with 2 CPUs) in a temp dir of their own; both
-    are killed at the end, also when a test fails."""
-    temp_dir = tempfile.mkdtemp(prefix="kdray", dir="/tmp")  # short: Ray's socket paths must fit 107 bytes
+    """A head node and a second worker node (`ray start`, 2 CPUs each) on 127.0.0.1, in a temp dir and on ports
+    of their own; both are killed at the end, also when a test fails."""
     env = {
-        **os.environ,
         "PYTHONPATH": os.pathsep.join([str(ROOT / "toolkit"), os.environ.get("PYTHONPATH", "")]),
         "OMP_NUM_THREADS": "1",
-        "RAY_USAGE_STATS_ENABLED": "0",
     }
-    head_ports = dict(zip(PORTS, free_ports(len(PORTS))))
-    address = f"127.0.0.1:{head_ports['port']}"
-    common = ["--node-ip-address", "127.0.0.1", "--num-cpus", "2", "--disable-usage-stats"]
-    common += ["--object-store-memory", str(200 * 2**20)]
-    worker_ports = dict(zip(PORTS[1:], free_ports(len(PORTS) - 1)))
-    head = [str(RAY), "start", "--head", "--temp-dir", temp_dir, "--include-dashboard", "false", *common]
-    head += [f"--{name}={port}" for name, port in head_ports.items()]
-    worker = [str(RAY), "start", "--address", address, *common]
-    worker += [f"--{name}={port}" for name, port in worker_ports.items()]
-    try:
-        for command in (head, worker):
-            proc = subprocess.run(command, env=env, capture_output=True, text=True, timeout=180)
-            assert proc.returncode == 0, proc.stdout + proc.stderr
-        yield {"address": address, "temp_dir": temp_dir, "env": env}
-    finally:
-        for proc in cluster_processes(temp_dir):
-            with closing_errors():
-                proc.kill()
-        psutil.wait_procs(cluster_processes(temp_dir), timeout=20)
+    with local_cluster(nodes=2, cpus=2, env=env) as cluster:
+        yield {**cluster, "env": {**os.environ, **env}}
 
 
 @pytest.fixture(scope="module")
@@ -177,7 +118,7 @@ def label_actors(temp_dir: str) -> list:
     """Worker processes of this cluster that host a teacher actor (Ray titles them after the map operator)."""
     found = []
     for proc in cluster_processes(temp_dir):
-        with closing_errors():
+        with contextlib.suppress(psutil.Error):
             if "_LabelActor" in " ".join(proc.cmdline()):
                 found.append(proc)
     return found
@@ -236,3 +177,22 @@ def test_a_killed_driver_resumes_without_relabeling(ray_cluster, onnx_teacher, t
     label_on_ray(ray_cluster, onnx_teacher, url, out, *args[:2], "--output", str(stats_file))
     assert json.loads(stats_file.read_text())["newly_labelled"] == 0
     assert {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in out.iterdir()} == snapshot
+
+
+def test_distill_labels_on_ray_then_trains_from_the_shards(ray_cluster, tiny_teacher, emotion_small, tmp_path):
+    texts = corpus_texts(3500)[2000:]  # train texts the small dataset does not hold
+    corpus = tmp_path / "corpus.jsonl"
+    write_jsonl(corpus, [{"text": t} for t in texts])
+    out = tmp_path / "result.json"
+    args = ["distill", "--ray", ray_cluster["address"], "--teacher", str(tiny_teacher), "--corpus", str(corpus)]
+    args += ["--shards", str(tmp_path / "shards"), "--data", str(emotion_small), "--epochs", "1", "--no-bf16"]
+    args += ["--vocab-size", "500", "--out", str(tmp_path / "student"), "--output", str(out), "--quiet"]
+    env = {**ray_cluster["env"], "KDEDGE_CACHE": str(tmp_path / "cache")}  # where an ONNX export would go
+    proc = subprocess.run([sys.executable, "-m", "kdedge", *args], env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(out.read_text())
+    dataset = load_dataset(str(emotion_small))
+    known = {leak_key(t) for t in dataset.train.texts + dataset.validation.texts + dataset.test.texts}
+    expected = {canonical(t) for t in texts if leak_key(t) not in known}
+    assert result["transfer_set"]["corpus_texts"] == len(expected) > 1000
+    assert result["corpus_form"] in ("torch-bf16", "onnxruntime-int8")  # the fastest form for these nodes

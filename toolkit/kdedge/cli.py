@@ -176,6 +176,12 @@ def teacher(
     report(result, output)
 
 
+RAY_HELP = (
+    "Run on a Ray cluster (pip install 'kdedge[ray]'): ADDRESS of its head (host:port); without it, the cluster "
+    "started on this machine with `ray start`, else a new local one."
+)
+
+
 @cli.command()
 @data_options
 @click.option(
@@ -252,6 +258,14 @@ def teacher(
     "float sums change order with the thread count.",
 )
 @click.option("--bf16/--no-bf16", default=None, help="bf16 autocast for the teacher (default: on with AMX).")
+@click.option(
+    "--shards",
+    type=click.Path(file_okay=False),
+    help="A folder of corpus soft labels (from `kdedge label --ray`), added to the transfer set and read from "
+    "disk shard by shard while training (memory stays bounded whatever the corpus size).",
+)
+@click.option("--ray", "ray_address", is_flag=False, flag_value="", default=None, metavar="[ADDRESS]", help=RAY_HELP)
+@click.option("--corpus", help="--ray: texts to label into --shards first (as `kdedge label --ray --corpus`).")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def distill(
     data,
@@ -276,9 +290,15 @@ def distill(
     seed,
     threads,
     bf16,
+    shards,
+    ray_address,
+    corpus,
     quiet,
 ) -> None:
-    """Distil a teacher into a tiny student (one KL loss on the teacher's soft labels)."""
+    """Distil a teacher into a tiny student (one KL loss on the teacher's soft labels).
+
+    On a Ray cluster: kdedge distill --ray HOST:6379 --teacher T --corpus CORPUS --shards FOLDER --out STUDENT
+    """
     from . import distill as lib
     from .results import write_json
     from .teacher import has_amx
@@ -288,6 +308,11 @@ def distill(
 
         torch.set_num_threads(threads)
 
+    if ray_address is not None:
+        if not (corpus and shards and teacher_dir):
+            raise click.UsageError("--ray needs --corpus (the texts), --shards (where their labels go) and --teacher")
+        form = teacher_form(teacher_dir, "auto", "int8", bf16, on_ray=True)
+        ray_label(corpus, shards, teacher_dir, form, ray_address, text_column, 64, None, 1, 10000, quiet)
     dataset = load_data(data, text_column, label_column, quiet)
     config = lib.StudentConfig(
         architecture=architecture,
@@ -314,6 +339,7 @@ def distill(
         bf16=has_amx() if bf16 is None else bf16,
         progress=not quiet,
         log=log,
+        shards=shards,
     )
     if output:
         write_json(output, result)
@@ -413,12 +439,6 @@ def predict(bundle, texts, backend, precision) -> None:
             click.echo(f'line {number}: skipped, expected a JSON string or an object with a string "text"', err=True)
             continue
         emit(text)
-
-
-RAY_HELP = (
-    "Run on a Ray cluster (pip install 'kdedge[ray]'): ADDRESS of its head (host:port); without it, the cluster "
-    "started on this machine with `ray start`, else a new local one."
-)
 
 
 def teacher_form(teacher_dir: str, backend: str, precision: str, bf16: bool | None, on_ray: bool) -> str:

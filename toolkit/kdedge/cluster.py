@@ -10,6 +10,7 @@ dropped before the teacher runs, which makes the job resumable and a re-run of a
 
 from __future__ import annotations
 
+import contextlib
 import os
 import resource
 import tempfile
@@ -209,6 +210,7 @@ def label_corpus(
     per_actor: dict[str, dict] = {}
     rows_in = new = duplicates = 0
     busy = 0.0
+    first_batch = None
 
     def flush() -> None:
         if pending["key"]:
@@ -218,6 +220,7 @@ def label_corpus(
 
     try:
         for batch in dataset.iter_batches(batch_size=None, batch_format="numpy", prefetch_batches=2):
+            first_batch = first_batch or time.perf_counter() - started
             rows_in += round(float(batch["rows_in"].sum()))
             busy += float(batch["busy_s"].sum())
             for actor in set(batch["actor"].tolist()):
@@ -261,10 +264,84 @@ def label_corpus(
         "actors": actors,
         "threads_per_actor": threads,
         "rows_per_call": rows_per_call,
+        "first_batch_s": round(first_batch or 0.0, 2),  # start-up: connect, plan, start actors, load teachers
         "teacher_busy_s": round(busy, 2),
         # wall time the pool was not running the teacher, per call: reading, transfer, scheduling, writing
         "overhead_per_call_ms": round(1000 * max(0.0, actors * elapsed - busy) / calls, 2),
         "per_actor": per_actor,
         "driver_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "driver_cpu_s": round(sum(resource.getrusage(resource.RUSAGE_SELF)[:2]), 2),
         "cluster": {"nodes": len([n for n in ray.nodes() if n["Alive"]]), "cpus": resources.get("CPU")},
     }
+
+
+def _free_ports(count: int) -> list[int]:
+    import socket
+
+    sockets = [socket.socket() for _ in range(count)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+# Every port a node opens, so that two clusters on one machine (tests, benchmarks, other users) never collide.
+_PORTS = (
+    "node-manager-port",
+    "object-manager-port",
+    "metrics-export-port",
+    "dashboard-agent-listen-port",
+    "dashboard-agent-grpc-port",
+    "runtime-env-agent-port",
+)
+
+
+def cluster_processes(temp_dir: str) -> list:
+    """The processes of the cluster in `temp_dir`: those whose command line names it, and their children (the
+    workers, whose command line Ray rewrites). `ray stop` would stop every Ray cluster on the machine."""
+    import psutil
+
+    found = {}
+    for proc in psutil.process_iter(["cmdline"]):
+        if temp_dir in " ".join(proc.info["cmdline"] or []):
+            found[proc.pid] = proc
+            with contextlib.suppress(psutil.Error):
+                found.update({child.pid: child for child in proc.children(recursive=True)})
+    return list(found.values())
+
+
+@contextlib.contextmanager
+def local_cluster(nodes: int = 2, cpus: int = 2, object_store_mb: int = 200, env: dict | None = None):
+    """A Ray cluster of `nodes` nodes on 127.0.0.1 (`ray start --head`, then `ray start --address` for each
+    other node), in a temp dir and on free ports of its own; yields {"address", "temp_dir"} and kills exactly
+    its processes at the end, also on error. For tests and benchmarks on one machine."""
+    import subprocess
+    import sys
+
+    import psutil
+
+    ray = str(Path(sys.executable).with_name("ray"))
+    temp_dir = tempfile.mkdtemp(prefix="kdray", dir="/tmp")  # short: Ray's socket paths must fit in 107 bytes
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", **(env or {})}
+    common = ["--node-ip-address", "127.0.0.1", "--num-cpus", str(cpus), "--disable-usage-stats"]
+    common += ["--object-store-memory", str(object_store_mb * 2**20)]
+    (head_port,) = _free_ports(1)
+    address = f"127.0.0.1:{head_port}"
+    try:
+        for node in range(nodes):
+            command = [ray, "start", *common, *(f"--{n}={p}" for n, p in zip(_PORTS, _free_ports(len(_PORTS))))]
+            if node == 0:
+                command += ["--head", f"--port={head_port}", "--temp-dir", temp_dir, "--include-dashboard=false"]
+            else:
+                command += ["--address", address]
+            proc = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+            if proc.returncode != 0:
+                raise KdedgeError(f"ray start failed: {(proc.stderr or proc.stdout).strip().splitlines()[-1]}")
+        yield {"address": address, "temp_dir": temp_dir}
+    finally:
+        for proc in cluster_processes(temp_dir):
+            with contextlib.suppress(psutil.Error):
+                proc.kill()
+        psutil.wait_procs(cluster_processes(temp_dir), timeout=30)

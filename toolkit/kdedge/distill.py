@@ -6,27 +6,32 @@ teacher's and the student's label distributions (the reference's simplification 
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import itertools
 import os
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from .augment import Augmenter, remove_leaks
+from .augment import Augmenter, leak_key, remove_leaks
 from .data import TextDataset, read_texts
 from .errors import KdedgeError
 from .evaluate import evaluate
 from .results import record
-from .softlabels import SoftLabels, label_texts
-from .students import Student, fit
+from .softlabels import ShardFolder, SoftLabels, label_texts
+from .students import StreamData, Student, fit
 from .text import Vocabulary
 
 WordVectors = Callable[[list[str]], np.ndarray]  # words -> the teacher's vectors for them, (n, hidden)
+
+# In-memory transfer texts are cut into pieces of this size when training streams a corpus beside them.
+CHUNK = 65536
 
 # The augmented texts do not change with the training seed, so runs with other seeds reuse their soft labels.
 AUGMENT_SEED = 0
@@ -97,6 +102,38 @@ def transfer_set(
     return base + augmented, stats
 
 
+class ShardCorpus:
+    """A corpus's soft labels in a shard folder (`kdedge label --ray`), read shard by shard as training goes:
+    memory holds one shard, whatever the corpus size. Texts that occur in validation or test, or already in
+    the in-memory transfer set, are dropped as they are read."""
+
+    def __init__(self, folder: str | Path, teacher_id: str | None, held_out: list[str], in_memory: list[str]) -> None:
+        self.folder = ShardFolder.open_existing(folder)
+        if teacher_id and self.folder.identity["teacher"] != teacher_id:
+            raise KdedgeError(f"{folder}: soft labels of teacher {self.folder.identity['teacher']}, not {teacher_id}")
+        self.held_out = {leak_key(t) for t in held_out}
+        self.in_memory = {leak_key(t) for t in in_memory}
+        self.shards = self.folder.shards()
+        self.kept = self.removed_as_held_out = 0
+
+    def read(self, shard: Path) -> tuple[list[str], np.ndarray]:
+        return self._filter(*self.folder.read(shard))[:2]
+
+    def _filter(self, texts: list[str], logits: np.ndarray) -> tuple[list[str], np.ndarray, int]:
+        keys = [leak_key(t) for t in texts]
+        keep = [i for i, k in enumerate(keys) if k not in self.held_out and k not in self.in_memory]
+        return [texts[i] for i in keep], logits[keep], sum(k in self.held_out for k in keys)
+
+    def count(self) -> Iterator[str]:
+        """One pass over the kept texts (for the vocabulary), counting them and the held-out texts dropped."""
+        self.kept = self.removed_as_held_out = 0
+        for shard in self.shards:
+            kept, _, leaked = self._filter(*self.folder.read(shard))
+            self.kept += len(kept)
+            self.removed_as_held_out += leaked
+            yield from kept
+
+
 class _LazyTeacher:
     """Loads the teacher only when a text has no cached soft label, so a complete cache needs no weights."""
 
@@ -125,8 +162,12 @@ def distill(
     bf16: bool = False,
     progress: bool = True,
     log=print,
+    shards: str | Path | None = None,
 ) -> dict:
-    """Distil a teacher into a student saved at `out`; returns the result record (test split)."""
+    """Distil a teacher into a student saved at `out`; returns the result record (test split).
+
+    `shards`: a folder of corpus soft labels (`kdedge label --ray`) added to the transfer set and streamed from
+    disk during training, so memory stays bounded whatever the corpus size."""
     config = config or StudentConfig()
     started = time.perf_counter()
     if teacher_dir is None and soft_labels is None:
@@ -151,6 +192,7 @@ def distill(
         f"{stats['removed_as_validation_or_test']:,} removed as validation/test texts)"
     )
     held_out = dataset.validation.texts + dataset.test.texts
+    corpus = ShardCorpus(shards, teacher_id, held_out, texts) if shards else None
     labeling = label_texts(
         cache, texts + held_out, lambda chunk: lazy.get().logits(chunk, bf16=bf16), progress=progress
     )
@@ -164,11 +206,15 @@ def distill(
     if config.architecture == "auto":
         order = word_order_sensitivity(cache, lambda chunk: lazy.get().logits(chunk, bf16=bf16), dataset, config.seed)
         student, training, choice = choose_student(
-            dataset, texts, teacher_logits, config, teacher_val_accuracy, order, progress, log, vectors
+            dataset, texts, teacher_logits, config, teacher_val_accuracy, order, progress, log, vectors, corpus
         )
         config = replace(config, architecture=student.architecture, options=student.options)
     else:
-        student, training = train_student(dataset, texts, teacher_logits, config, progress, vectors)
+        student, training = train_student(dataset, texts, teacher_logits, config, progress, vectors, corpus)
+    if corpus:
+        stats["corpus_texts"] = corpus.kept
+        stats["removed_as_validation_or_test"] += corpus.removed_as_held_out
+        stats["transfer_set_size"] += corpus.kept
     test_logits = student.logits(dataset.test.texts)
     metrics = evaluate(dataset.test.labels, test_logits.argmax(1), dataset.label_names)
     teacher_test = cache.lookup(dataset.test.texts).argmax(1)
@@ -194,6 +240,8 @@ def distill(
         augment_seed=AUGMENT_SEED,
         unlabeled=str(unlabeled) if unlabeled else None,
         soft_labels=str(cache_path),
+        corpus_shards=str(shards) if shards else None,
+        corpus_form=corpus.folder.identity["form"] if corpus else None,
         labeling=labeling,
         student=asdict(config),
         training=training,
@@ -241,6 +289,7 @@ def choose_student(
     progress: bool,
     log,
     vectors: WordVectors | None = None,
+    corpus: ShardCorpus | None = None,
 ) -> tuple[Student, dict, dict]:
     """Train the candidates smallest first; keep the first within `WITHIN` of the teacher on validation,
     else the most accurate. Returns the student, its training report and the choice with its reasons."""
@@ -248,7 +297,7 @@ def choose_student(
     best = None
     for architecture in CANDIDATES:
         candidate = replace(config, architecture=architecture, options=dict(DEFAULT_OPTIONS[architecture]))
-        student, training = train_student(dataset, texts, teacher_logits, candidate, progress, vectors)
+        student, training = train_student(dataset, texts, teacher_logits, candidate, progress, vectors, corpus)
         accuracy = training["best_val_accuracy"]
         # test figures are reported for the table across students; the choice reads validation only
         test = evaluate(dataset.test.labels, student.logits(dataset.test.texts).argmax(1), dataset.label_names)
@@ -289,11 +338,14 @@ def train_student(
     config: StudentConfig,
     progress: bool,
     vectors: WordVectors | None = None,
+    corpus: ShardCorpus | None = None,
 ) -> tuple[Student, dict]:
     """Build the vocabulary on the transfer set, then fit the student to the teacher's logits.
 
-    With `config.init == "teacher"`, `vectors` gives the teacher's word vectors for the embedding init."""
-    vocab = Vocabulary.build(texts, size=config.vocab_size, max_length=config.max_length, buckets=config.buckets)
+    With `config.init == "teacher"`, `vectors` gives the teacher's word vectors for the embedding init. With
+    `corpus`, its texts join the transfer set and are read from disk shard by shard."""
+    every_text = itertools.chain(texts, corpus.count()) if corpus else texts
+    vocab = Vocabulary.build(every_text, size=config.vocab_size, max_length=config.max_length, buckets=config.buckets)
     student = Student.create(config.architecture, vocab, dataset.label_names, seed=config.seed, **config.options)
     if config.init == "teacher":
         if vectors is None:
@@ -303,10 +355,21 @@ def train_student(
         table[2 : 2 + len(words)] = torch.from_numpy(embedding_init(vectors(words), table.shape[1]))
     elif config.init != "random":
         raise KdedgeError(f"unknown init {config.init!r} (random or teacher)")
+    if corpus:
+
+        def in_memory(start: int) -> tuple[list[str], np.ndarray]:
+            return texts[start : start + CHUNK], teacher_logits[start : start + CHUNK]
+
+        pieces = [functools.partial(in_memory, start) for start in range(0, len(texts), CHUNK)]
+        pieces += [functools.partial(corpus.read, shard) for shard in corpus.shards]
+        data = StreamData(vocab, pieces, len(texts) + corpus.kept)
+        train, targets = data, None
+    else:
+        train, targets = vocab.encode(texts, pad_to="max"), teacher_logits
     report = fit(
         student.model,
-        vocab.encode(texts, pad_to="max"),
-        teacher_logits,
+        train,
+        targets,
         vocab.encode(dataset.validation.texts, pad_to="max"),
         dataset.validation.labels,
         loss=config.loss,

@@ -330,6 +330,15 @@ class ShardFolder:
         write_bytes(shard, payload)
         return shard
 
+    def read(self, shard: Path) -> tuple[list[str], np.ndarray]:
+        """One shard's texts and logits."""
+        import pyarrow.parquet as pq
+
+        table = pq.read_table(shard, columns=["text", "logits"])
+        width = len(self.identity["label_names"])
+        logits = table.column("logits").combine_chunks().values.to_numpy(zero_copy_only=False).reshape(-1, width)
+        return table.column("text").to_pylist(), logits
+
     def batches(self, batch_size: int = 65536) -> Iterator[tuple[list[str], np.ndarray]]:
         """(texts, logits) in batches, shard by shard: memory stays bounded by one batch whatever the size."""
         import pyarrow.parquet as pq
