@@ -170,10 +170,17 @@ def main() -> None:
     runs = result["runs"] = {}
 
     def save() -> None:
+        # other jobs share this machine's two cores: the load average tells how far to trust a figure
+        result.setdefault("load_average_1m", []).append(round(os.getloadavg()[0], 2))
         write_json(args.output, result)
 
     form = "onnxruntime-int8"
     runs["minilm one process"] = one_process(minilm, corpus, args.sample, form)
+    # the other forms on this CPU, one process: is int8 the fastest here, as `--backend auto` assumes?
+    runs["minilm one process onnxruntime-fp32"] = one_process(minilm, corpus, args.sample // 2, "onnxruntime-fp32")
+    runs["minilm one process torch-fp32"] = one_process(
+        work / "minilm-untrained", corpus, args.sample // 2, "torch-fp32"
+    )
     runs["tiny one process"] = one_process(tiny, corpus, args.tiny_sample, form)
     save()
     # --sample texts of MiniLM: the first file is 100k texts, so a folder with a cut file

@@ -560,7 +560,9 @@ def label(
             raise click.ClickException(f"the teacher's labels {teacher.label_names} are not the dataset's")
         cache = SoftLabels(out, teacher.fingerprint, teacher.label_names, form)
         stats = label_texts(cache, texts, teacher, not quiet)
-        stats.update(form=form, batch_size=batch_size, teacher=teacher_dir, soft_labels=out, dataset=dataset.describe())
+        backend, precision = form.split("-")
+        stats.update(form=form, backend=backend, precision=precision, batch_size=batch_size, teacher=teacher_dir)
+        stats.update(soft_labels=out, dataset=dataset.describe())
         what = f"{len(cache):,} in {out}"
     stats.update(record_environment())
     if output:

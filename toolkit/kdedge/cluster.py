@@ -38,13 +38,13 @@ def corpus_files(corpus: str) -> tuple[list[str], str, object]:
         files = [path] if fs.isfile(path) else sorted(fs.find(path)) if fs.isdir(path) else []
     except (ImportError, ValueError, OSError) as err:
         raise DataError(f"{corpus}: cannot open ({err})") from None
-    files = [f for f in files if not any(part.startswith(".") for part in f.split("/")[-1:])]
+    files = [f for f in files if not f.rsplit("/", 1)[-1].startswith(".")]  # hidden files, partial downloads
     if not files:
         raise DataError(f"{corpus}: no such file or folder, or an empty folder")
     kinds = {FORMATS.get(Path(f.removesuffix(".gz")).suffix) for f in files}
     if None in kinds or len(kinds) > 1:
         raise DataError(f"{corpus}: expected files of one format (.jsonl/.json, .parquet or .txt; .gz allowed)")
-    local = fs.protocol in ("file", "local") or "file" in fs.protocol
+    local = "file" in ({fs.protocol} if isinstance(fs.protocol, str) else set(fs.protocol))
     return files, kinds.pop(), None if local else PyFileSystem(FSSpecHandler(fs))
 
 
@@ -76,11 +76,7 @@ class _LabelActor:
 
         from .teacher import Labeler
 
-        folder = Path(tempfile.mkdtemp(prefix="kdedge-teacher-"))
-        for name, payload in ray.get(files_ref[0]).items():
-            (folder / name).parent.mkdir(parents=True, exist_ok=True)
-            (folder / name).write_bytes(payload)
-        self.labeler = Labeler(folder, form, batch_size, threads)
+        self.labeler = Labeler(_materialise(ray.get(files_ref[0])), form, batch_size, threads)
         self.done = ray.get(done_ref[0])
         self.actor = f"{ray.get_runtime_context().get_node_id()[:8]}:{os.getpid()}"
 
@@ -152,6 +148,30 @@ def choose_form(teacher_dir: Path, log=print) -> tuple[Path, str]:
 def _folder_bytes(folder: Path) -> dict[str, bytes]:
     """A teacher folder's files, to ship to the actors through Ray's object store (no shared disk needed)."""
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def _materialise(files: dict[str, bytes]) -> Path:
+    """The shipped teacher as a folder on this node, named by its content: the actors of a node share one
+    copy, later jobs reuse it, and a killed actor leaves no new copy behind for each restart."""
+    import hashlib
+    import shutil
+
+    digest = hashlib.sha256()
+    for name, payload in sorted(files.items()):
+        digest.update(name.encode() + b"\0" + hashlib.sha256(payload).digest())
+    folder = Path(tempfile.gettempdir()) / "kdedge-teachers" / digest.hexdigest()[:24]
+    if folder.is_dir():
+        return folder
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=".tmp-"))
+    for name, payload in files.items():
+        (tmp / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp / name).write_bytes(payload)
+    try:
+        tmp.rename(folder)  # atomic; fails if another actor of this node was first, whose copy is the same
+    except OSError:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return folder
 
 
 def label_corpus(
