@@ -149,7 +149,8 @@ def cluster_table() -> str:
     """`ray_labeling.py`: one process vs Ray on 1 and 2 local nodes, the large run, the 10M projection."""
     out = []
     for path, r in _load("ray-labeling-*.json"):
-        out.append(f"From `{path.relative_to(HERE)}` ({_cpu(r)}; corpus {r['corpus']['texts']:,} texts):\n")
+        notes = " ".join(r["notes"].split())
+        out.append(f"From `{path.relative_to(HERE)}` ({_cpu(r)}; corpus {r['corpus']['texts']:,} texts). {notes}\n")
         out.append(
             "| run | texts | texts/s end to end | texts/s steady | per actor texts/s | overhead per call of "
             f"{r['runs']['tiny ray 1 node']['rows_per_call']} texts (ms) | start (s) | driver peak MB | "

@@ -69,7 +69,7 @@ def make_teacher(folder: Path, names: list[str], tiny: bool) -> Path:
 def make_corpus(folder: Path, texts: list[str], size: int, shard: int = 100_000) -> dict:
     """`size` texts (train texts, then augmented copies) as JSONL shards; returns their description."""
     if not folder.is_dir():
-        copies = -(-size // len(texts))
+        copies = 2 * -(-size // len(texts))  # short texts yield fewer distinct variants than asked for
         corpus = (texts + Augmenter(seed=0).expand(texts, copies))[:size]
         if len(corpus) < size:
             raise SystemExit(f"augmentation gave only {len(corpus)} texts")
