@@ -152,24 +152,24 @@ def cluster_table() -> str:
         notes = " ".join(r["notes"].split())
         out.append(f"From `{path.relative_to(HERE)}` ({_cpu(r)}; corpus {r['corpus']['texts']:,} texts). {notes}\n")
         out.append(
-            "| run | texts | texts/s end to end | texts/s steady | per actor texts/s | overhead per call of "
-            f"{r['runs']['tiny ray 1 node']['rows_per_call']} texts (ms) | start (s) | driver peak MB | "
+            "| run | texts | texts/s end to end | texts/s per actor (teacher busy) | start (s) | pool utilisation | "
+            f"overhead per call of {r['runs']['tiny ray 1 node']['rows_per_call']} texts (ms) | driver peak MB | "
             "actor peak MB |"
         )
         out.append("|---|---|---|---|---|---|---|---|---|")
         for name, run in r["runs"].items():
             if "per_actor" not in run:  # one process
                 out.append(
-                    f"| {name} | {run['newly_labelled']:,} | {run['texts_per_second']} | | "
-                    f"{run['texts_per_second']} | | | {run['peak_rss_mb']} | |"
+                    f"| {name} | {run['newly_labelled']:,} | {run['texts_per_second']} | | | | | "
+                    f"{run['peak_rss_mb']} | |"
                 )
                 continue
             actors = run["per_actor"].values()
             out.append(
                 f"| {name} ({run['actors']} actors) | {run['newly_labelled']:,} | {run['texts_per_second']} | "
-                f"{run['steady_state']['texts_per_s']} | {', '.join(str(a['texts_per_s']) for a in actors)} | "
-                f"{run['steady_state']['overhead_per_call_ms']} | {run['first_batch_s']} | "
-                f"{run['driver_peak_rss_mb']} | {', '.join(str(round(a['peak_rss_mb'])) for a in actors)} |"
+                f"{', '.join(str(a['texts_per_s']) for a in actors)} | {run['start_s']} | {run['pool_utilisation']} | "
+                f"{run['overhead_per_call_ms']} | {run['driver_peak_rss_mb']} | "
+                f"{', '.join(str(round(a['peak_rss_mb'])) for a in actors)} |"
             )
         if "projection" in r:
             proj = r["projection"]

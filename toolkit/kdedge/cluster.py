@@ -44,12 +44,21 @@ def corpus_files(corpus: str) -> tuple[list[str], str, object]:
     kinds = {FORMATS.get(Path(f.removesuffix(".gz")).suffix) for f in files}
     if None in kinds or len(kinds) > 1:
         raise DataError(f"{corpus}: expected files of one format (.jsonl/.json, .parquet or .txt; .gz allowed)")
-    local = "file" in ({fs.protocol} if isinstance(fs.protocol, str) else set(fs.protocol))
-    return files, kinds.pop(), None if local else PyFileSystem(FSSpecHandler(fs))
+    if "file" in ({fs.protocol} if isinstance(fs.protocol, str) else set(fs.protocol)):
+        return [os.path.realpath(f) for f in files], kinds.pop(), None  # pyarrow does not follow symlinks
+    return files, kinds.pop(), PyFileSystem(FSSpecHandler(fs))
 
 
 def read_corpus(corpus: str, text_column: str = "text"):
     """The corpus as a Ray dataset with one string column, "text"."""
+
+    try:
+        return _read_corpus(corpus, text_column)
+    except FileNotFoundError as err:
+        raise DataError(f"{corpus}: cannot read {err}") from None
+
+
+def _read_corpus(corpus: str, text_column: str):
     import ray
 
     files, kind, filesystem = corpus_files(corpus)
@@ -81,6 +90,7 @@ class _LabelActor:
         self.actor = f"{ray.get_runtime_context().get_node_id()[:8]}:{os.getpid()}"
 
     def __call__(self, batch: dict) -> dict:
+        called = time.time()  # wall clock, comparable across the processes of a machine
         started = time.perf_counter()
         texts = [canonical(str(t)) for t in batch["text"]]
         keys = np.array([text_key(t) for t in texts], dtype=np.int64)
@@ -96,7 +106,7 @@ class _LabelActor:
         texts = [texts[i] for i in index]
         logits = self.labeler(texts) if texts else np.zeros((0, len(self.labeler.label_names)), np.float32)
         seconds = time.perf_counter() - started
-        rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        rss_mb = peak_rss_mb()
         return {
             "key": keys[index],
             "text": np.array(texts, dtype=object),
@@ -106,7 +116,17 @@ class _LabelActor:
             "rows_in": np.full(len(index), len(keys) / max(len(index), 1)),
             "actor": np.array([self.actor] * len(index), dtype=object),
             "rss_mb": np.full(len(index), rss_mb),
+            "called": np.full(len(index), called),
+            "returned": np.full(len(index), called + seconds),
         }
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory (VmHWM; ru_maxrss would carry the parent's peak across exec)."""
+    with contextlib.suppress(OSError, StopIteration, ValueError):
+        status = Path("/proc/self/status").read_text()
+        return int(next(line for line in status.splitlines() if line.startswith("VmHWM:")).split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def node_has_amx() -> list[bool]:
@@ -230,7 +250,8 @@ def label_corpus(
     per_actor: dict[str, dict] = {}
     rows_in = new = duplicates = 0
     busy = 0.0
-    first_batch = None
+    called, returned, calls = float("inf"), 0.0, set()
+    job_started = time.time()
 
     def flush() -> None:
         if pending["key"]:
@@ -240,7 +261,10 @@ def label_corpus(
 
     try:
         for batch in dataset.iter_batches(batch_size=None, batch_format="numpy", prefetch_batches=2):
-            first_batch = first_batch or time.perf_counter() - started
+            if len(batch["called"]):
+                calls.update(batch["called"].tolist())  # each call's start time identifies it
+                called = min(called, float(batch["called"].min()))
+                returned = max(returned, float(batch["returned"].max()))
             rows_in += round(float(batch["rows_in"].sum()))
             busy += float(batch["busy_s"].sum())
             for actor in set(batch["actor"].tolist()):
@@ -264,10 +288,11 @@ def label_corpus(
     except ray.exceptions.RayError as err:
         raise KdedgeError(f"the Ray job failed: {str(err).splitlines()[0]}") from None
     elapsed = time.perf_counter() - started
+    span = max(0.0, returned - called)  # from the first teacher call to the last one's end
     for stats in per_actor.values():
         stats["texts_per_s"] = round(stats["texts"] / stats["busy_s"], 1) if stats["busy_s"] else None
         stats["busy_s"] = round(stats["busy_s"], 2)
-    calls = max(1, -(-rows_in // rows_per_call))
+    calls = max(1, len(calls))
     return {
         "corpus": corpus,
         "out": str(out),
@@ -284,12 +309,17 @@ def label_corpus(
         "actors": actors,
         "threads_per_actor": threads,
         "rows_per_call": rows_per_call,
-        "first_batch_s": round(first_batch or 0.0, 2),  # start-up: connect, plan, start actors, load teachers
+        # start-up until the first teacher call: connect, plan, start the actors, ship and load the teacher
+        "start_s": round(called - job_started, 2) if busy else None,
         "teacher_busy_s": round(busy, 2),
-        # wall time the pool was not running the teacher, per call: reading, transfer, scheduling, writing
-        "overhead_per_call_ms": round(1000 * max(0.0, actors * elapsed - busy) / calls, 2),
+        "calls": calls,
+        "calls_span_s": round(span, 2),
+        # time the actors were not running the teacher between the first call and the last, per call: waiting for
+        # input (reading), handing batches over, scheduling; with fewer calls than actors this includes idling
+        "overhead_per_call_ms": round(1000 * max(0.0, actors * span - busy) / calls, 2) if busy else None,
+        "pool_utilisation": round(busy / (actors * span), 3) if span else None,
         "per_actor": per_actor,
-        "driver_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "driver_peak_rss_mb": round(peak_rss_mb(), 1),
         "driver_cpu_s": round(sum(resource.getrusage(resource.RUSAGE_SELF)[:2]), 2),
         "cluster": {"nodes": len([n for n in ray.nodes() if n["Alive"]]), "cpus": resources.get("CPU")},
     }
