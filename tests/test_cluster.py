@@ -156,9 +156,10 @@ def test_a_killed_driver_resumes_without_relabeling(ray_cluster, onnx_teacher, t
         pq.write_table(pa.table({"text": texts[i * 4000 : (i + 1) * 4000]}), corpus / f"{i}.parquet")
     url = f"file://{corpus}"
     out = tmp_path / "labels"
-    args = ["--backend", "onnxruntime", "--batch-size", "1", "--actors", "2", "--shard-rows", "1000"]
+    # one actor, so that the driver has a core of its own and writes shards as batches come in
+    args = ["--backend", "onnxruntime", "--batch-size", "1", "--actors", "1", "--shard-rows", "1000"]
     proc = label_on_ray(ray_cluster, onnx_teacher, url, out, *args, wait=False)
-    wait_for(lambda: len(list(out.glob("part-*.parquet"))) >= 2, proc)
+    wait_for(lambda: len(list(out.glob("part-*.parquet"))) >= 1, proc)
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
     before = {p.name: p.read_bytes() for p in out.glob("part-*.parquet")}

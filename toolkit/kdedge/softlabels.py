@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
+from filelock import FileLock
 from tqdm.auto import tqdm
 
 from .errors import BundleError
@@ -98,7 +99,12 @@ class SoftLabels:
         self.extra: dict = {}  # data that must travel with the labels (augmentation's replacement table)
         self.vectors: dict[str, np.ndarray] = {}  # the teacher's out-of-context word vectors (student init)
         self._rows: dict[int, np.ndarray] = {}
-        self._read_all()
+        self._lock = FileLock(self.path.with_name(f".{self.path.name}.lock"))
+        if self.parts.is_dir():  # a shard listed here must not be merged and deleted by another labeler unread
+            with self._lock:
+                self._read_all()
+        else:  # the main file alone is replaced atomically: no lock (and no lock file beside a file only read)
+            self._read_all()
 
     def _files(self) -> list[Path]:
         shards = sorted(self.parts.glob("*.npz")) if self.parts.is_dir() else []
@@ -168,7 +174,9 @@ class SoftLabels:
         keys = np.array([text_key(t) for t in texts], dtype=np.int64)
         logits = np.asarray(logits, dtype=np.float32)
         payload = self._payload(keys, logits)
-        write_bytes(self.parts / f"{hashlib.sha256(payload).hexdigest()[:32]}.npz", payload)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self._lock:  # another labeler's merge removes the empty shard folder
+            write_bytes(self.parts / f"{hashlib.sha256(payload).hexdigest()[:32]}.npz", payload)
         self._rows.update(zip(keys.tolist(), logits))
 
     def _payload(self, keys: np.ndarray, logits: np.ndarray, vectors: bool = False) -> bytes:
@@ -193,10 +201,8 @@ class SoftLabels:
         Under a lock, the main file and the shards are read again first: another labeler may have merged or
         added shards since, and its rows must not be lost. Shards written after that read stay for the next
         merge."""
-        from filelock import FileLock
-
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with FileLock(self.path.with_name(f".{self.path.name}.lock")):
+        with self._lock:
             extra, vectors = dict(self.extra), dict(self.vectors)
             merged = self._read_all()
             self.extra.update(extra)  # what this run set wins over what the files held
