@@ -196,6 +196,49 @@ def speed_table() -> str:
     return "\n".join(rows)
 
 
+def cluster_table() -> str:
+    """`ray_labeling.py`: one process vs Ray on 1 and 2 local nodes, the large run, the 10M projection."""
+    out = []
+    for path, r in _load("ray-labeling-*.json"):
+        notes = " ".join(r["notes"].split())
+        out.append(f"From `{path.relative_to(HERE)}` ({_cpu(r)}; corpus {r['corpus']['texts']:,} texts). {notes}\n")
+        out.append(
+            "| run | texts | texts/s end to end | texts/s per actor (teacher busy) | start (s) | pool utilisation | "
+            f"overhead per call of {r['runs']['tiny ray 1 node']['rows_per_call']} texts (ms) | driver peak MB | "
+            "actor peak MB |"
+        )
+        out.append("|---|---|---|---|---|---|---|---|---|")
+        for name, run in r["runs"].items():
+            if "per_actor" not in run:  # one process
+                out.append(
+                    f"| {name} | {run['newly_labelled']:,} | {run['texts_per_second']} | | | | | "
+                    f"{run['peak_rss_mb']} | |"
+                )
+                continue
+            actors = run["per_actor"].values()
+            out.append(
+                f"| {name} ({run['actors']} actors) | {run['newly_labelled']:,} | {run['texts_per_second']} | "
+                f"{', '.join(str(a['texts_per_s']) for a in actors)} | {run['start_s']} | {run['pool_utilisation']} | "
+                f"{run['overhead_per_call_ms']} | {run['driver_peak_rss_mb']} | "
+                f"{', '.join(str(round(a['peak_rss_mb'])) for a in actors)} |"
+            )
+        if "projection" in r:
+            proj = r["projection"]
+            out.append(
+                f"\nProjection for {proj['texts']:,} texts with the MiniLM int8 teacher "
+                f"({proj['minilm_int8_texts_per_s_per_actor']} texts/s per actor, pool utilisation "
+                f"{proj['pool_utilisation']}, driver {proj['driver_texts_per_cpu_s']:,} texts per CPU second):\n"
+            )
+            out.append("| nodes | actors | texts/s | hours | bound by |\n|---|---|---|---|---|")
+            for name, row in proj["nodes"].items():
+                out.append(
+                    f"| {name} | {row['actors']} | {row['texts_per_s']:,} | {row['hours']} | {row['bound_by']} |"
+                )
+            out.append("\nAssumptions: " + "; ".join(proj["assumptions"]) + ".")
+        out.append(f"\nCommand: `{r['command']}`")
+    return "\n".join(out)
+
+
 def latest_bench() -> Path | None:
     """The newest full (not --quick) benchmark run."""
     runs = sorted(p for p in RESULTS.glob("*.md") if "-quick-" not in p.name)
@@ -227,7 +270,8 @@ def main() -> None:
         f"## Across datasets: teacher, gold-label baselines, distilled students\n\n{across_table()}\n\n"
         f"## Seed spread\n\n{seeds_table()}\n\n"
         f"## Every distillation experiment, best validation accuracy first\n\n{distill_table()}\n\n"
-        f"## Speed\n\n{speed_table()}"
+        f"## Speed\n\n{speed_table()}\n\n"
+        f"## Labeling on a cluster\n\n{cluster_table()}"
     )
     _replace_block(HERE / "README.md", tables)
     _replace_block(HERE.parent / "README.md", readme_results())

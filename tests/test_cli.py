@@ -48,3 +48,22 @@ def test_distill_command_records_its_threads(tiny_teacher, emotion_small, tmp_pa
     assert "agreement with teacher" in proc.stdout
     comparison = result["teacher_vs_tfidf"]  # the tiny teacher is far below TF-IDF + LR: said, with what to try
     assert comparison["verdict"] == "below" and comparison["message"] in proc.stdout and "--lr auto" in proc.stdout
+
+
+def test_label_on_one_machine_records_the_form_and_never_imports_ray(tiny_teacher, emotion_small, tmp_path):
+    out, stats = tmp_path / "soft.npz", tmp_path / "stats.json"
+    args = ["label", "--teacher", str(tiny_teacher), "--data", str(emotion_small), "--splits", "validation"]
+    args += ["--out", str(out), "--no-bf16", "--output", str(stats), "--quiet"]
+    code = (
+        "import sys; from kdedge.cli import cli; cli(sys.argv[1:], standalone_mode=False); "
+        "print('ray imported' if 'ray' in sys.modules else 'no ray')"
+    )
+    proc = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().endswith("no ray")
+    assert json.loads(stats.read_text())["form"] == "torch-fp32"
+    from kdedge.softlabels import SoftLabels
+
+    assert SoftLabels.stored_teacher(out)[1] == "torch-fp32"
+    proc = kdedge("label", "--teacher", str(tiny_teacher), "--out", str(tmp_path / "x"), "--ray")
+    assert proc.returncode == 2 and "--ray needs --corpus" in proc.stderr

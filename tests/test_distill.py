@@ -237,3 +237,38 @@ def test_teacher_init_starts_from_teacher_vectors_and_caches_them(tiny_teacher, 
     assert again["student"]["init"] == first["student"]["init"] == "teacher"
     second = Student.from_pretrained(tmp_path / "s2").model.embedding.weight.detach().numpy()
     assert np.array_equal(second, student.model.embedding.weight.detach().numpy())
+
+
+def test_distill_streams_a_folder_of_corpus_shards(tiny_teacher, emotion_small, tmp_path, monkeypatch):
+    """Corpus soft labels in Parquet shards (what `kdedge label --ray` writes) join the transfer set, minus
+    held-out texts, and are read from disk one shard at a time, every epoch."""
+    from conftest import EMOTION, read_jsonl
+    from kdedge.softlabels import ShardFolder, canonical, text_key
+    from kdedge.teacher import Labeler
+
+    dataset = load_dataset(str(emotion_small))
+    teacher = Labeler(tiny_teacher, "torch-fp32")
+    corpus = [canonical(r["text"]) for r in read_jsonl(EMOTION / "train.jsonl", 5000)[2000:]]
+    corpus.append(canonical(dataset.test.texts[0]))  # a held-out text: must not be trained on
+    corpus = list(dict.fromkeys(corpus))
+    shards = ShardFolder(tmp_path / "shards", teacher.fingerprint, teacher.label_names, teacher.form)
+    for start in range(0, len(corpus), 1000):
+        chunk = corpus[start : start + 1000]
+        shards.write(np.array([text_key(t) for t in chunk]), chunk, teacher(chunk))
+    reads = []
+    original = ShardFolder.read
+    monkeypatch.setattr(ShardFolder, "read", lambda self, shard: reads.append(shard) or original(self, shard))
+    config = StudentConfig(epochs=2, patience=5, lr=0.02, vocab_size=1000)
+    result = distill(
+        dataset, tmp_path / "s", tiny_teacher, config, shards=tmp_path / "shards", progress=False, log=lambda m: None
+    )
+    stats = result["transfer_set"]
+    assert stats["corpus_texts"] == len(corpus) - 1 and stats["removed_as_validation_or_test"] >= 1
+    assert result["transfer_set_size"] == stats["train_texts"] + stats["corpus_texts"]
+    assert result["corpus_form"] == "torch-fp32"
+    assert len(reads) == len(shards.shards()) * (1 + 2)  # the vocabulary pass, then once per epoch
+    assert len(Student.from_pretrained(tmp_path / "s").predict(dataset.test.texts[:3])) == 3
+    other = ShardFolder(tmp_path / "other", "another-teacher", teacher.label_names, teacher.form)
+    other.write(np.array([1]), ["x"], np.zeros((1, 6)))
+    with pytest.raises(KdedgeError, match="not " + teacher.fingerprint):
+        distill(dataset, tmp_path / "s2", tiny_teacher, config, shards=tmp_path / "other", progress=False)

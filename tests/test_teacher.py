@@ -77,23 +77,25 @@ def test_soft_labels_are_resumable_and_tied_to_their_teacher(tmp_path):
             raise KeyboardInterrupt  # interrupted in the middle of the second chunk
         return np.array([[len(t), 0.0] for t in chunk], dtype=np.float32)
 
-    cache = SoftLabels(tmp_path / "soft.npz", "teacher-a", ["a", "b"])
+    cache = SoftLabels(tmp_path / "soft.npz", "teacher-a", ["a", "b"], "torch-fp32")
     with pytest.raises(KeyboardInterrupt):
         label_texts(cache, texts, fake_teacher, progress=False)
     assert not (tmp_path / "soft.npz").exists()  # nothing merged, the finished chunk is a shard
-    resumed = SoftLabels(tmp_path / "soft.npz", "teacher-a", ["a", "b"])
+    resumed = SoftLabels(tmp_path / "soft.npz", "teacher-a", ["a", "b"], "torch-fp32")
     assert len(resumed) == calls[0]
     calls.clear()
     stats = label_texts(resumed, texts, lambda chunk: np.array([[len(t), 0.0] for t in chunk]), progress=False)
     assert stats["newly_labelled"] == 10_000 - 4096
     assert not (tmp_path / "soft.npz.parts").exists()
-    final = SoftLabels(tmp_path / "soft.npz", "teacher-a", ["a", "b"])
+    final = SoftLabels(tmp_path / "soft.npz", "teacher-a", ["a", "b"], "torch-fp32")
     written = (tmp_path / "soft.npz").stat().st_mtime_ns
     assert label_texts(final, texts[:5], fake_teacher, progress=False)["newly_labelled"] == 0
     assert (tmp_path / "soft.npz").stat().st_mtime_ns == written  # a complete cache is not rewritten
     assert final.lookup(["text number 12", "  text   number 12 "])[:, 0].tolist() == [14.0, 14.0]
     with pytest.raises(BundleError, match="not of 'teacher-b'"):
-        SoftLabels(tmp_path / "soft.npz", "teacher-b", ["a", "b"])
+        SoftLabels(tmp_path / "soft.npz", "teacher-b", ["a", "b"], "torch-fp32")
+    with pytest.raises(BundleError, match=r"not of 'teacher-a' \(torch-bf16\)"):  # same weights, another form
+        SoftLabels(tmp_path / "soft.npz", "teacher-a", ["a", "b"], "torch-bf16")
 
 
 def test_canonical_keeps_case_and_collapses_space():
@@ -102,7 +104,7 @@ def test_canonical_keeps_case_and_collapses_space():
 
 def test_exported_teacher_reproduces_the_torch_teacher(tiny_teacher, emotion_small, tmp_path):
     """The ONNX teacher (fast labeling, benchmark rows) answers like torch: fp32 to float precision, int8 closely;
-    fp32 shares the torch teacher's soft labels, int8 gets its own fingerprint."""
+    both carry the torch teacher's fingerprint, and their own form."""
     from kdedge.export import export_teacher
     from kdedge.teacher import OnnxTeacher
 
@@ -112,10 +114,10 @@ def test_exported_teacher_reproduces_the_torch_teacher(tiny_teacher, emotion_sma
     expected = torch_teacher.logits(texts)
     fp32 = OnnxTeacher(tmp_path / "onnx", precision="fp32")
     assert np.abs(fp32.logits(texts, batch_size=16) - expected).max() < 1e-4
-    assert fp32.fingerprint == torch_teacher.fingerprint
+    assert fp32.fingerprint == torch_teacher.fingerprint and fp32.form == "onnxruntime-fp32"
     int8 = OnnxTeacher(tmp_path / "onnx", precision="int8")
     assert (int8.logits(texts).argmax(1) == expected.argmax(1)).mean() >= 0.9
-    assert int8.fingerprint.endswith(":int8")
+    assert int8.fingerprint == torch_teacher.fingerprint and int8.form == "onnxruntime-int8"
 
 
 def test_training_stops_when_validation_stops_improving(tiny_bert, emotion_small, tmp_path):
@@ -182,3 +184,66 @@ def test_teacher_command_compares_with_tfidf_on_validation(tiny_bert, emotion_sm
     assert not comparison["clearly_better"] and comparison["verdict"] == "below"
     assert comparison["message"] in proc.stdout and "fetch-mpnet" in proc.stdout
     assert kdedge("teacher", "--data", str(emotion_small), "--lr", "fast", "--out", str(tmp_path / "u")).returncode == 2
+
+
+def _fake_logits(chunk):
+    return np.array([[len(t), t.count("e")] for t in chunk], dtype=np.float32)
+
+
+def _label_in_process(args):
+    path, texts = args
+    for start in range(0, len(texts), 50):  # many small shards, to give the labelers many chances to collide
+        cache = SoftLabels(path, "teacher-a", ["a", "b"], "torch-fp32")
+        cache.add(texts[start : start + 50], _fake_logits(texts[start : start + 50]))
+    cache.save()
+
+
+def test_concurrent_labelers_keep_each_others_labels(tmp_path):
+    path = tmp_path / "soft.npz"
+    first = SoftLabels(path, "teacher-a", ["a", "b"], "torch-fp32")
+    second = SoftLabels(path, "teacher-a", ["a", "b"], "torch-fp32")
+    first.add(["one", "two"], _fake_logits(["one", "two"]))
+    second.add(["three"], _fake_logits(["three"]))
+    second.save()  # merges the other labeler's shard too, and removes only what it merged
+    first.add(["four"], _fake_logits(["four"]))
+    first.save()  # re-reads the merged file: "three" survives
+    assert len(SoftLabels(path, "teacher-a", ["a", "b"], "torch-fp32")) == 4
+    # four processes labelling overlapping texts into one file at once
+    from concurrent.futures import ProcessPoolExecutor
+
+    texts = [f"text {i}" for i in range(1200)]
+    jobs = [(path, texts[i * 300 : i * 300 + 450]) for i in range(4)]
+    with ProcessPoolExecutor(4) as pool:
+        list(pool.map(_label_in_process, jobs))
+    merged = SoftLabels(path, "teacher-a", ["a", "b"], "torch-fp32")
+    assert len(merged) == 1200 + 4
+    assert np.array_equal(merged.lookup(texts), _fake_logits(texts))
+
+
+def test_old_soft_label_files_are_read_as_the_form_that_made_them(tmp_path):
+    """Files from before the form was recorded: the committed ones (torch bf16 and fp32 teachers), int8 keys,
+    and a file that mixes bf16 and fp32 logits, which is refused."""
+    from kdedge.softlabels import legacy_form
+
+    committed = __import__("pathlib").Path(__file__).parents[1] / "benchmarks" / "softlabels"
+    assert SoftLabels.stored_teacher(committed / "emotion-minilm-bf16.npz") == ("7bd7613c5b3e730f", "torch-bf16")
+    assert SoftLabels.stored_teacher(committed / "emotion-minilm.npz") == ("0d6be82c77523daf", "torch-fp32")
+    assert SoftLabels.stored_teacher(committed / "sst2-minilm.npz") == ("17728d1083e02d9b", "torch-bf16")
+    fp32 = np.array([[0.1234567, -1.7654321]], dtype=np.float32)
+    bf16 = np.array([[0.125, -1.75]], dtype=np.float32)
+    assert legacy_form("abc:int8", fp32, "f") == ("abc", "onnxruntime-int8")
+    assert legacy_form("abc", bf16, "f") == ("abc", "torch-bf16")
+    assert legacy_form("abc", fp32, "f") == ("abc", "torch-fp32")
+    with pytest.raises(BundleError, match="mixes bf16 and fp32"):
+        legacy_form("abc", np.concatenate([fp32, bf16]), "f")
+    old = tmp_path / "old.npz"  # the layout written before: no "form" array
+    np.savez(
+        old,
+        keys=np.array([1, 2]),
+        logits=np.concatenate([bf16, bf16]),
+        teacher=np.array("abc"),
+        label_names=np.array(["a", "b"]),
+    )
+    assert len(SoftLabels(old, "abc", ["a", "b"], "torch-bf16")) == 2
+    with pytest.raises(BundleError, match=r"\(torch-bf16\)"):
+        SoftLabels(old, "abc", ["a", "b"], "torch-fp32")

@@ -284,6 +284,12 @@ def teacher(
     click.echo(result["baseline_comparison"]["message"])
 
 
+RAY_HELP = (
+    "Run on a Ray cluster (pip install 'kdedge[ray]'): ADDRESS of its head (host:port); without it, the cluster "
+    "started on this machine with `ray start`, else a new local one."
+)
+
+
 @cli.command()
 @data_options
 @click.option(
@@ -392,6 +398,14 @@ def teacher(
     "float sums change order with the thread count.",
 )
 @click.option("--bf16/--no-bf16", default=None, help="bf16 autocast for the teacher (default: on with AMX).")
+@click.option(
+    "--shards",
+    type=click.Path(file_okay=False),
+    help="A folder of corpus soft labels (from `kdedge label --ray`), added to the transfer set and read from "
+    "disk shard by shard while training (memory stays bounded whatever the corpus size).",
+)
+@click.option("--ray", "ray_address", is_flag=False, flag_value="", default=None, metavar="[ADDRESS]", help=RAY_HELP)
+@click.option("--corpus", help="--ray: texts to label into --shards first (as `kdedge label --ray --corpus`).")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def distill(
     data,
@@ -421,9 +435,15 @@ def distill(
     seed,
     threads,
     bf16,
+    shards,
+    ray_address,
+    corpus,
     quiet,
 ) -> None:
-    """Distil a teacher into a tiny student (one KL loss on the teacher's soft labels)."""
+    """Distil a teacher into a tiny student (one KL loss on the teacher's soft labels).
+
+    On a Ray cluster: kdedge distill --ray HOST:6379 --teacher T --corpus CORPUS --shards FOLDER --out STUDENT
+    """
     from . import distill as lib
     from .results import write_json
     from .students import check_options
@@ -444,6 +464,11 @@ def distill(
 
         torch.set_num_threads(threads)
 
+    if ray_address is not None:
+        if not (corpus and shards and teacher_dir):
+            raise click.UsageError("--ray needs --corpus (the texts), --shards (where their labels go) and --teacher")
+        form = teacher_form(teacher_dir, "auto", "int8", bf16, on_ray=True)
+        ray_label(corpus, shards, teacher_dir, form, ray_address, text_column, 64, None, 1, 10000, quiet)
     dataset = load_data(data, text_column, label_column, quiet)
     config = lib.StudentConfig(
         architecture=architecture,
@@ -474,6 +499,7 @@ def distill(
         drop_near_duplicates=not keep_near_duplicates,
         budget=lib.Budget(tolerance / 100, max_params, max_latency_us),
         frontier_plot=Path(output).with_name(Path(output).stem + "-frontier.png") if output else None,
+        shards=shards,
     )
     if output:
         write_json(output, result)
@@ -578,6 +604,20 @@ def predict(bundle, texts, backend, precision) -> None:
         emit(text)
 
 
+def teacher_form(teacher_dir: str, backend: str, precision: str, bf16: bool | None, on_ray: bool) -> str:
+    """The teacher's form from the options; with --ray and backend auto, the cluster's nodes decide."""
+    from .teacher import TEACHER_FILE, has_amx
+
+    if backend == "auto":
+        if on_ray:
+            return "auto"
+        exported = "fingerprint" in json.loads((Path(teacher_dir) / TEACHER_FILE).read_text(encoding="utf-8"))
+        backend = "onnxruntime" if exported else "torch"
+    if backend == "onnxruntime":
+        return f"onnxruntime-{precision}"
+    return "torch-bf16" if (has_amx() if bf16 is None else bf16) else "torch-fp32"
+
+
 @cli.command()
 @click.option(
     "--teacher",
@@ -596,9 +636,25 @@ def predict(bundle, texts, backend, precision) -> None:
     help="Extra texts to label (one per line, or JSONL; .gz allowed). Repeatable.",
 )
 @click.option(
-    "--out", required=True, type=click.Path(dir_okay=False), help="Soft-label file (.npz); resumed if present."
+    "--out",
+    required=True,
+    type=click.Path(),
+    help="Soft-label file (.npz), or with --ray a folder of Parquet shards; resumed if present.",
 )
-@click.option("--backend", type=click.Choice(["torch", "onnxruntime"]), default="torch", show_default=True)
+@click.option("--ray", "ray_address", is_flag=False, flag_value="", default=None, metavar="[ADDRESS]", help=RAY_HELP)
+@click.option(
+    "--corpus",
+    help="--ray: the texts to label: a JSONL/Parquet/plain-text file or a folder of them (.gz allowed), a local "
+    "path or an fsspec URL (s3://, gs://, ...). Every node must be able to read it.",
+)
+@click.option(
+    "--backend",
+    type=click.Choice(["auto", "torch", "onnxruntime"]),
+    default="auto",
+    show_default=True,
+    help="auto: torch for a teacher folder, onnxruntime for an exported one; with --ray, the fastest form for "
+    "the nodes (torch bf16 where all have AMX, else ONNX Runtime int8).",
+)
 @click.option(
     "--precision",
     type=click.Choice(["fp32", "int8"]),
@@ -608,6 +664,15 @@ def predict(bundle, texts, backend, precision) -> None:
 )
 @click.option("--batch-size", default=64, show_default=True, type=POSITIVE)
 @click.option("--bf16/--no-bf16", default=None, help="torch backend: bf16 autocast (default: on with AMX).")
+@click.option("--actors", type=click.IntRange(1), help="--ray: teacher actors (default: the cluster's CPUs - 1).")
+@click.option("--threads", default=1, show_default=True, type=click.IntRange(1), help="--ray: threads per actor.")
+@click.option(
+    "--shard-rows",
+    default=10000,
+    show_default=True,
+    type=click.IntRange(1),
+    help="--ray: texts per Parquet shard (what an interrupted run loses at most).",
+)
 @click.option("--output", type=click.Path(dir_okay=False), help="Write throughput statistics (JSON) here.")
 @click.option("--quiet", is_flag=True)
 def label(
@@ -618,49 +683,87 @@ def label(
     splits,
     text_files,
     out,
+    ray_address,
+    corpus,
     backend,
     precision,
     batch_size,
     bf16,
+    actors,
+    threads,
+    shard_rows,
     output,
     quiet,
 ) -> None:
-    """Run a teacher over texts and cache its logits (resumable; texts already cached are skipped)."""
-    from .data import read_texts
-    from .results import record_environment, write_json
-    from .softlabels import SoftLabels, label_texts
-    from .teacher import OnnxTeacher, Teacher, has_amx
+    """Run a teacher over texts and cache its logits (resumable; texts already cached are skipped).
 
-    dataset = load_data(data, text_column, label_column, quiet)
-    names = [name.strip() for name in splits.split(",")]
-    unknown = [name for name in names if name not in dataset.splits]
-    if unknown:
-        raise click.BadParameter(
-            f"no split {', '.join(map(repr, unknown))} (the dataset has {', '.join(dataset.splits)})",
-            param_hint="'--splits'",
+    On a Ray cluster: kdedge label --ray HOST:6379 --teacher T --corpus CORPUS --out FOLDER
+    """
+    from .results import record_environment, write_json
+
+    form = teacher_form(teacher_dir, backend, precision, bf16, ray_address is not None)
+    if ray_address is not None:
+        if not corpus:
+            raise click.UsageError("--ray needs --corpus (the texts to label)")
+        stats = ray_label(
+            corpus, out, teacher_dir, form, ray_address, text_column, batch_size, actors, threads, shard_rows, quiet
         )
-    texts = [t for name in names for t in dataset.splits[name].texts]
-    for file in text_files:
-        texts += read_texts(file, text_column)
-    teacher = OnnxTeacher(teacher_dir, precision) if backend == "onnxruntime" else Teacher.from_pretrained(teacher_dir)
-    if teacher.label_names != dataset.label_names:
-        raise click.ClickException(f"the teacher's labels {teacher.label_names} are not the dataset's")
-    use_bf16 = backend == "torch" and (has_amx() if bf16 is None else bf16)
-    cache = SoftLabels(out, teacher.fingerprint, teacher.label_names)
-    stats = label_texts(cache, texts, lambda chunk: teacher.logits(chunk, batch_size, bf16=use_bf16), not quiet)
-    stats.update(
-        backend=backend,
-        precision=precision if backend == "onnxruntime" else ("bf16" if use_bf16 else "fp32"),
-        batch_size=batch_size,
-        teacher=teacher_dir,
-        soft_labels=out,
-        dataset=dataset.describe(),
-        **record_environment(),
-    )
+        what = f"{stats['shards_after']} shards in {out}"
+    else:
+        from .data import read_texts
+        from .softlabels import SoftLabels, label_texts
+        from .teacher import Labeler
+
+        dataset = load_data(data, text_column, label_column, quiet)
+        names = [name.strip() for name in splits.split(",")]
+        unknown = [name for name in names if name not in dataset.splits]
+        if unknown:
+            raise click.BadParameter(
+                f"no split {', '.join(map(repr, unknown))} (the dataset has {', '.join(dataset.splits)})",
+                param_hint="'--splits'",
+            )
+        texts = [t for name in names for t in dataset.splits[name].texts]
+        for file in text_files:
+            texts += read_texts(file, text_column)
+        teacher = Labeler(teacher_dir, form, batch_size)
+        if teacher.label_names != dataset.label_names:
+            raise click.ClickException(f"the teacher's labels {teacher.label_names} are not the dataset's")
+        cache = SoftLabels(out, teacher.fingerprint, teacher.label_names, form)
+        stats = label_texts(cache, texts, teacher, not quiet)
+        backend, precision = form.split("-")
+        stats.update(form=form, backend=backend, precision=precision, batch_size=batch_size, teacher=teacher_dir)
+        stats.update(soft_labels=out, dataset=dataset.describe())
+        what = f"{len(cache):,} in {out}"
+    stats.update(record_environment())
     if output:
         write_json(output, stats)
     rate = f", {stats['texts_per_second']} texts/s" if stats["texts_per_second"] else ""
-    click.echo(f"{stats['newly_labelled']:,} texts labelled{rate}; {len(cache):,} in {out}")
+    click.echo(f"{stats['newly_labelled']:,} texts labelled{rate}; {what}")
+
+
+def ray_label(
+    corpus, out, teacher_dir, form, address, text_column, batch_size, actors, threads, shard_rows, quiet
+) -> dict:
+    """`kdedge label --ray` and `kdedge distill --ray`: label a corpus into a shard folder on a Ray cluster."""
+    try:
+        from .cluster import label_corpus
+    except ImportError as err:
+        raise click.ClickException(f"--ray needs Ray: pip install 'kdedge[ray]' ({err})") from None
+    log = (lambda message: None) if quiet else (lambda message: click.echo(message, err=True))
+    return label_corpus(
+        corpus,
+        out,
+        teacher_dir,
+        form,
+        address or None,
+        text_column,
+        batch_size,
+        actors,
+        threads,
+        shard_rows=shard_rows,
+        progress=not quiet,
+        log=log,
+    )
 
 
 @cli.command()

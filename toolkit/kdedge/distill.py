@@ -6,11 +6,13 @@ teacher's and the student's label distributions (the reference's simplification 
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import itertools
 import os
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -23,11 +25,14 @@ from .data import TextDataset, read_texts
 from .errors import KdedgeError
 from .evaluate import evaluate, mcnemar, wilson_interval
 from .results import check_new, record
-from .softlabels import SoftLabels, label_texts
-from .students import Student, build, count_params, fit
+from .softlabels import ShardFolder, SoftLabels, label_texts
+from .students import StreamData, Student, build, count_params, fit
 from .text import Vocabulary
 
 WordVectors = Callable[[list[str]], np.ndarray]  # words -> the teacher's vectors for them, (n, hidden)
+
+# In-memory transfer texts are cut into pieces of this size when training streams a corpus beside them.
+CHUNK = 65536
 
 # The augmented texts do not change with the training seed, so runs with other seeds reuse their soft labels.
 AUGMENT_SEED = 0
@@ -112,6 +117,38 @@ def transfer_set(
     return [text for text, kept in zip(texts, keep) if kept], stats
 
 
+class ShardCorpus:
+    """A corpus's soft labels in a shard folder (`kdedge label --ray`), read shard by shard as training goes:
+    memory holds one shard, whatever the corpus size. Texts that occur in validation or test, or already in
+    the in-memory transfer set, are dropped as they are read."""
+
+    def __init__(self, folder: str | Path, teacher_id: str | None, held_out: list[str], in_memory: list[str]) -> None:
+        self.folder = ShardFolder.open_existing(folder)
+        if teacher_id and self.folder.identity["teacher"] != teacher_id:
+            raise KdedgeError(f"{folder}: soft labels of teacher {self.folder.identity['teacher']}, not {teacher_id}")
+        self.held_out = {leak_key(t) for t in held_out}
+        self.in_memory = {leak_key(t) for t in in_memory}
+        self.shards = self.folder.shards()
+        self.kept = self.removed_as_held_out = 0
+
+    def read(self, shard: Path) -> tuple[list[str], np.ndarray]:
+        return self._filter(*self.folder.read(shard))[:2]
+
+    def _filter(self, texts: list[str], logits: np.ndarray) -> tuple[list[str], np.ndarray, int]:
+        keys = [leak_key(t) for t in texts]
+        keep = [i for i, k in enumerate(keys) if k not in self.held_out and k not in self.in_memory]
+        return [texts[i] for i in keep], logits[keep], sum(k in self.held_out for k in keys)
+
+    def count(self) -> Iterator[str]:
+        """One pass over the kept texts (for the vocabulary), counting them and the held-out texts dropped."""
+        self.kept = self.removed_as_held_out = 0
+        for shard in self.shards:
+            kept, _, leaked = self._filter(*self.folder.read(shard))
+            self.kept += len(kept)
+            self.removed_as_held_out += leaked
+            yield from kept
+
+
 class _LazyTeacher:
     """Loads the teacher only when a text has no cached soft label, so a complete cache needs no weights."""
 
@@ -144,9 +181,13 @@ def distill(
     drop_near_duplicates: bool = True,
     budget: Budget | None = None,
     frontier_plot: str | Path | None = None,
+    shards: str | Path | None = None,
 ) -> dict:
     """Distil a teacher into a student saved at `out` (an existing `out` is replaced only with `force`);
-    returns the result record (test split)."""
+    returns the result record (test split).
+
+    `shards`: a folder of corpus soft labels (`kdedge label --ray`) added to the transfer set and streamed from
+    disk during training, so memory stays bounded whatever the corpus size."""
     config = config or StudentConfig()
     check_new(out, force)
     started = time.perf_counter()
@@ -154,8 +195,11 @@ def distill(
         teacher_dir = _ensure_default_teacher(dataset, progress, log)
     lazy = _LazyTeacher(Path(teacher_dir) if teacher_dir else None)
     cache_path = Path(soft_labels) if soft_labels else Path(teacher_dir) / "soft_labels.npz"
-    teacher_id = lazy.get().fingerprint if teacher_dir else SoftLabels.stored_teacher(cache_path)
-    cache = SoftLabels(cache_path, teacher_id, dataset.label_names)
+    if teacher_dir:
+        teacher_id, form = lazy.get().fingerprint, "torch-bf16" if bf16 else "torch-fp32"
+    else:
+        teacher_id, form = SoftLabels.stored_teacher(cache_path)
+    cache = SoftLabels(cache_path, teacher_id, dataset.label_names, form)
     replacements = cache.extra.get("replacements")
     if augment and replacements is None:
         words = Vocabulary.build(dataset.train.texts, size=config.vocab_size).tokens[2:]
@@ -170,6 +214,7 @@ def distill(
         f"{stats['near_duplicates_of_validation_or_test']:,} near-duplicates of them dropped)"
     )
     held_out = dataset.validation.texts + dataset.test.texts
+    corpus = ShardCorpus(shards, teacher_id, held_out, texts) if shards else None
     labeling = label_texts(
         cache, texts + held_out, lambda chunk: lazy.get().logits(chunk, bf16=bf16), progress=progress
     )
@@ -193,7 +238,18 @@ def distill(
     if config.architecture == "auto":
         order = word_order_sensitivity(cache, lambda chunk: lazy.get().logits(chunk, bf16=bf16), dataset, config.seed)
         student, training, choice = choose_student(
-            dataset, texts, teacher_logits, config, teacher_val, order, progress, log, vectors, budget, [reference]
+            dataset,
+            texts,
+            teacher_logits,
+            config,
+            teacher_val,
+            order,
+            progress,
+            log,
+            vectors,
+            budget,
+            [reference],
+            corpus,
         )
         if frontier_plot:
             from .frontier import plot
@@ -201,7 +257,11 @@ def distill(
             plot(choice["frontier"], frontier_plot)
         config = replace(config, architecture=student.architecture, options=student.options)
     else:
-        student, training = train_student(dataset, texts, teacher_logits, config, progress, vectors)
+        student, training = train_student(dataset, texts, teacher_logits, config, progress, vectors, corpus)
+    if corpus:
+        stats["corpus_texts"] = corpus.kept
+        stats["removed_as_validation_or_test"] += corpus.removed_as_held_out
+        stats["transfer_set_size"] += corpus.kept
     test_logits = student.logits(dataset.test.texts)
     metrics = evaluate(dataset.test.labels, test_logits.argmax(1), dataset.label_names)
     teacher_test = cache.lookup(dataset.test.texts).argmax(1)
@@ -220,6 +280,7 @@ def distill(
         config.seed,
         teacher=str(teacher_dir) if teacher_dir else None,
         teacher_id=teacher_id,
+        teacher_form=form,
         teacher_accuracy=float((teacher_test == dataset.test.labels).mean()),
         teacher_accuracy_ci95=wilson_interval(float((teacher_test == dataset.test.labels).mean()), len(teacher_test)),
         student_vs_teacher=versus,  # exact McNemar: "a" is the student
@@ -233,6 +294,8 @@ def distill(
         augment_seed=AUGMENT_SEED,
         unlabeled=str(unlabeled) if unlabeled else None,
         soft_labels=str(cache_path),
+        corpus_shards=str(shards) if shards else None,
+        corpus_form=corpus.folder.identity["form"] if corpus else None,
         labeling=labeling,
         student=asdict(config),
         training=training,
@@ -292,6 +355,7 @@ def choose_student(
     vectors: WordVectors | None = None,
     budget: Budget | None = None,
     references: Sequence[dict] = (),
+    corpus: ShardCorpus | None = None,
 ) -> tuple[Student, dict, dict]:
     """Walk the frontier smallest first: skip candidates over the parameter budget (known before training) or
     the latency budget (measured on the trained candidate), and keep the first within `budget.tolerance` of the
@@ -314,7 +378,7 @@ def choose_student(
             skipped.append({"architecture": architecture, "params": params, "why": "over --max-params"})
             log(f"  {architecture}: about {params:,} parameters, over --max-params {budget.max_params:,}: skipped")
             continue
-        student, training = train_student(dataset, texts, teacher_logits, candidate, progress, vectors)
+        student, training = train_student(dataset, texts, teacher_logits, candidate, progress, vectors, corpus)
         accuracy = training["best_val_accuracy"]
         latency = latency_us(student, dataset.validation.texts)
         # test figures are reported for the table across students; the choice reads validation only
@@ -399,11 +463,14 @@ def train_student(
     config: StudentConfig,
     progress: bool,
     vectors: WordVectors | None = None,
+    corpus: ShardCorpus | None = None,
 ) -> tuple[Student, dict]:
     """Build the vocabulary on the transfer set, then fit the student to the teacher's logits.
 
-    With `config.init == "teacher"`, `vectors` gives the teacher's word vectors for the embedding init."""
-    vocab = Vocabulary.build(texts, size=config.vocab_size, max_length=config.max_length, buckets=config.buckets)
+    With `config.init == "teacher"`, `vectors` gives the teacher's word vectors for the embedding init. With
+    `corpus`, its texts join the transfer set and are read from disk shard by shard."""
+    every_text = itertools.chain(texts, corpus.count()) if corpus else texts
+    vocab = Vocabulary.build(every_text, size=config.vocab_size, max_length=config.max_length, buckets=config.buckets)
     student = Student.create(config.architecture, vocab, dataset.label_names, seed=config.seed, **config.options)
     if config.init == "teacher":
         if vectors is None:
@@ -413,10 +480,21 @@ def train_student(
         table[2 : 2 + len(words)] = torch.from_numpy(embedding_init(vectors(words), table.shape[1]))
     elif config.init != "random":
         raise KdedgeError(f"unknown init {config.init!r} (random or teacher)")
+    if corpus:
+
+        def in_memory(start: int) -> tuple[list[str], np.ndarray]:
+            return texts[start : start + CHUNK], teacher_logits[start : start + CHUNK]
+
+        pieces = [functools.partial(in_memory, start) for start in range(0, len(texts), CHUNK)]
+        pieces += [functools.partial(corpus.read, shard) for shard in corpus.shards]
+        data = StreamData(vocab, pieces, len(texts) + corpus.kept)
+        train, targets = data, None
+    else:
+        train, targets = vocab.encode(texts, pad_to="max"), teacher_logits
     report = fit(
         student.model,
-        vocab.encode(texts, pad_to="max"),
-        teacher_logits,
+        train,
+        targets,
         vocab.encode(dataset.validation.texts, pad_to="max"),
         dataset.validation.labels,
         loss=config.loss,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import inspect
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -308,10 +308,27 @@ def distillation_loss(
     raise ValueError(f"unknown loss {loss!r} (ce, kl or mse)")
 
 
+class ArrayData:
+    """Training examples held in memory: ids (n, length) and targets; an epoch is a seeded permutation."""
+
+    def __init__(self, ids: np.ndarray, targets: np.ndarray) -> None:
+        self.x = torch.from_numpy(ids)
+        self.y = torch.from_numpy(targets)
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def epoch(self, generator: torch.Generator, batch_size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        order = torch.randperm(len(self.x), generator=generator)
+        for start in range(0, len(self.x), batch_size):
+            index = order[start : start + batch_size]
+            yield self.x[index], self.y[index]
+
+
 def fit(
     model: nn.Module,
-    train_ids: np.ndarray,
-    targets: np.ndarray,
+    train_ids: np.ndarray | ArrayData | StreamData,
+    targets: np.ndarray | None,
     val_ids: np.ndarray,
     val_labels: np.ndarray,
     *,
@@ -328,15 +345,16 @@ def fit(
 ) -> dict:
     """Train with Adam and a cosine schedule, keep the epoch with the best validation accuracy.
 
-    `targets` are gold label ids for loss "ce", teacher logits (n, labels) for "kl" and "mse".
+    `targets` are gold label ids for loss "ce", teacher logits (n, labels) for "kl" and "mse". The examples are
+    arrays (`train_ids`, `targets`) or a data source with `__len__` and `epoch(generator, batch_size)` (targets
+    None), such as `StreamData`, which reads a corpus's soft labels from disk in bounded memory.
     Returns the training history and the best epoch; the model ends with the best epoch's weights.
     """
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
-    x = torch.from_numpy(train_ids)
-    y = torch.from_numpy(targets)
+    data = ArrayData(train_ids, targets) if isinstance(train_ids, np.ndarray) else train_ids
     x_val = torch.from_numpy(val_ids)
-    steps_per_epoch = math.ceil(len(x) / batch_size)
+    steps_per_epoch = math.ceil(len(data) / batch_size)
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * min(step / (epochs * steps_per_epoch), 1.0)))
@@ -347,23 +365,20 @@ def fit(
     bar = tqdm(range(1, epochs + 1), desc=desc, unit="epoch", disable=not progress)
     for epoch in bar:
         model.train()
-        order = torch.randperm(len(x), generator=generator)
         total = 0.0
-        for start in range(0, len(x), batch_size):
-            index = order[start : start + batch_size]
-            batch = _trim(x[index])
-            value = distillation_loss(model(batch), y[index], loss, temperature)
+        for x, y in data.epoch(generator, batch_size):
+            value = distillation_loss(model(_trim(x)), y, loss, temperature)
             optimizer.zero_grad(set_to_none=True)
             value.backward()
             optimizer.step()
             scheduler.step()
-            total += value.item() * len(index)
+            total += value.item() * len(x)
         accuracy = float((predict_ids(model, x_val) == val_labels).mean())
-        history.append({"epoch": epoch, "loss": total / len(x), "val_accuracy": accuracy})
+        history.append({"epoch": epoch, "loss": total / len(data), "val_accuracy": accuracy})
         if accuracy > best["val_accuracy"]:
             best = {"val_accuracy": accuracy, "epoch": epoch}
             best_state = {k: v.clone() for k, v in model.state_dict().items()}
-        bar.set_postfix(loss=f"{total / len(x):.4f}", val_acc=f"{accuracy:.4f}", best=f"{best['val_accuracy']:.4f}")
+        bar.set_postfix(loss=f"{total / len(data):.4f}", val_acc=f"{accuracy:.4f}", best=f"{best['val_accuracy']:.4f}")
         if epoch - best["epoch"] >= patience:
             break
     model.load_state_dict(best_state)
@@ -383,3 +398,30 @@ def predict_ids(model: nn.Module, ids: torch.Tensor, batch_size: int = 4096) -> 
     return np.concatenate(
         [model(_trim(ids[i : i + batch_size])).argmax(1).numpy() for i in range(0, len(ids), batch_size)]
     )
+
+
+class StreamData:
+    """Training examples that need not fit in memory: pieces of (texts, teacher logits), each loaded when an
+    epoch reaches it (a soft-label shard read from disk, or a slice of an in-memory list). An epoch visits the
+    pieces in a seeded random order and each piece in a seeded random permutation, so memory holds one piece
+    at a time whatever the corpus size."""
+
+    def __init__(self, vocab: Vocabulary, pieces: Sequence[Callable[[], tuple[list[str], np.ndarray]]], size: int):
+        self.vocab = vocab
+        self.pieces = list(pieces)
+        self.size = size
+
+    def __len__(self) -> int:
+        return self.size
+
+    def epoch(self, generator: torch.Generator, batch_size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        for piece in torch.randperm(len(self.pieces), generator=generator).tolist():
+            texts, logits = self.pieces[piece]()
+            if not texts:
+                continue
+            ids = torch.from_numpy(self.vocab.encode(texts, pad_to="max"))
+            targets = torch.from_numpy(np.ascontiguousarray(logits, dtype=np.float32))
+            order = torch.randperm(len(ids), generator=generator)
+            for start in range(0, len(ids), batch_size):
+                index = order[start : start + batch_size]
+                yield ids[index], targets[index]

@@ -248,8 +248,8 @@ class OnnxTeacher:
             raise BundleError(f"{path}: not an exported teacher (export it with `kdedge export TEACHER_DIR --out DIR`)")
         self.label_names = meta["label_names"]
         self.max_length = meta["max_length"]
-        # fp32 reproduces the torch teacher (shares its soft labels); int8 answers differently, so it gets its own
-        self.fingerprint = meta["fingerprint"] + (":int8" if precision == "int8" else "")
+        self.fingerprint = meta["fingerprint"]  # the torch teacher's weights; the soft-label key adds the form
+        self.form = f"onnxruntime-{precision}"
         self.inputs = meta["inputs"]
         self.tokenizer = AutoTokenizer.from_pretrained(path)
         options = ort.SessionOptions()
@@ -272,6 +272,29 @@ class OnnxTeacher:
                 out[index] = self.session.run(None, {name: batch[name].astype(np.int64) for name in self.inputs})[0]
                 bar.update(len(index))
         return out
+
+
+class Labeler:
+    """A teacher in one form (torch fp32 / bf16, ONNX Runtime fp32 / int8) as a function from texts to logits:
+    what `kdedge label` runs, in one process or in each actor of a Ray cluster."""
+
+    def __init__(self, path: str | Path, form: str, batch_size: int = 64, threads: int | None = None) -> None:
+        from .softlabels import check_form
+
+        self.form = check_form(form)
+        self.batch_size = batch_size
+        backend, precision = form.split("-")
+        if backend == "onnxruntime":
+            self.teacher: Teacher | OnnxTeacher = OnnxTeacher(path, precision, threads)
+        else:
+            if threads:
+                torch.set_num_threads(threads)
+            self.teacher = Teacher.from_pretrained(path)
+        self.fingerprint = self.teacher.fingerprint
+        self.label_names = self.teacher.label_names
+
+    def __call__(self, texts: Sequence[str]) -> np.ndarray:
+        return self.teacher.logits(texts, self.batch_size, bf16=self.form == "torch-bf16")
 
 
 # Learning rates `lr="auto"` probes: half-decade steps around the default, wide enough for base-size encoders
