@@ -1,9 +1,9 @@
 """The torch-free runtime that apps embed: load a bundle, classify texts.
 
-Needs only numpy and the chosen backend (onnxruntime or openvino): `pip install kdedge` is enough. Importing
-this module loads no torch, transformers, datasets or scikit-learn. Loading checks the bundle's manifest
-(format version and the sha256 of every file), so a corrupted or mismatched bundle fails with a clear error
-instead of classifying wrongly.
+Needs only numpy, `tokenizers` and the chosen backend (onnxruntime or openvino): `pip install kdedge` is
+enough. Importing this module loads no torch, transformers, datasets or scikit-learn. Loading checks the
+bundle's manifest (format version and the sha256 of every file), so a corrupted or mismatched bundle fails with
+a clear error instead of classifying wrongly.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from .errors import BundleError
 from .text import Vocabulary
 
 BUNDLE_FORMAT = "kdedge-bundle"
-BUNDLE_VERSION = 1
+BUNDLE_VERSION = 2  # 2: tokenizer.json (Hugging Face tokenizers) and conformance vectors
 BACKENDS = ("onnxruntime", "openvino")
 PRECISIONS = ("fp32", "int8")
 MODEL_FILES = {
@@ -54,6 +54,11 @@ def read_manifest(bundle: str | Path, verify: bool = True) -> dict:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         raise BundleError(f"{path}: unreadable manifest ({err})") from None
+    if manifest.get("format") == BUNDLE_FORMAT and manifest.get("format_version") == 1:
+        raise BundleError(
+            f"{bundle}: a bundle of format v1 (kdedge's own tokenizer), this kdedge reads v{BUNDLE_VERSION}: re-make "
+            "its student with `kdedge distill` and export it with `kdedge export STUDENT --out BUNDLE --force`"
+        )
     if manifest.get("format") != BUNDLE_FORMAT or manifest.get("format_version") != BUNDLE_VERSION:
         raise BundleError(
             f"{bundle}: bundle format {manifest.get('format')!r} v{manifest.get('format_version')!r}, "
@@ -86,7 +91,10 @@ class TextClassifier:
         self.backend = backend
         self.precision = precision
         self.label_names: list[str] = list(manifest["label_names"])
-        self.vocab = Vocabulary.from_dict(json.loads((bundle / manifest["vocab"]).read_text(encoding="utf-8")))
+        try:
+            self.vocab = Vocabulary.load(bundle / manifest["tokenizer"])
+        except ValueError as err:
+            raise BundleError(f"{bundle}: {err}") from None
         model_file = bundle / MODEL_FILES[backend, precision]
         if MODEL_FILES[backend, precision] not in manifest["files"]:
             raise BundleError(f"{bundle}: this bundle has no {backend} {precision} model")
