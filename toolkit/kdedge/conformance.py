@@ -42,6 +42,7 @@ HARD_TEXTS = [
     "ｆｕｌｌ－ｗｉｄｔｈ ＨＡＰＰＹ １２３",  # full-width forms
     "ﬁne ﬂowers ½ ² ㎏",  # ligatures and compatibility characters
     "zero\u200bwidth\u200cnon\u200djoiner\u2060word\ufeffjoy",  # zero-width characters
+    "\ufeffbom at the start, next\u0085line, vertical\u000btab",  # whitespace Rust and JavaScript disagree on
     "👍🏽 👩🏾‍💻 👨‍👩‍👧‍👦 🏳️‍🌈 ❤️ 🇫🇷",  # skin tones, ZWJ sequences, variation selectors, flags
     "happy😊sad😢angry😠",  # emoji glued to words
     "😊😊😊😊😊😊😊😊😊😊😊😊😊😊😊😊😊😊😊😊😊😊😊😊😊",

@@ -62,7 +62,15 @@ def sanitize(text: str) -> str:
 
 def _pipeline(model: models.Model, lowercase: bool, max_length: int) -> Tokenizer:
     tokenizer = Tokenizer(model)
-    steps = [normalizers.NFKC(), normalizers.Replace("\u2019", "'"), normalizers.Replace("`", "'")]
+    steps = [
+        normalizers.NFKC(),
+        normalizers.Replace("\u2019", "'"),
+        normalizers.Replace("`", "'"),
+        # The two characters on which Rust's whitespace (what the pre-tokenizer splits on) and JavaScript's \s
+        # disagree, found by the conformance vectors: the byte-order mark goes, next-line is a space.
+        normalizers.Replace("\ufeff", ""),
+        normalizers.Replace("\u0085", " "),
+    ]
     tokenizer.normalizer = normalizers.Sequence([*steps, normalizers.Lowercase()] if lowercase else steps)
     tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
     tokenizer.enable_truncation(max_length)
