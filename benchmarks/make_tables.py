@@ -108,8 +108,12 @@ def distill_table() -> str:
     for path, r in found:
         student = r["student"]
         options = ", ".join(f"{k}={v}" for k, v in student["options"].items())
-        vocab = f"vocab {student['vocab_size']:,}" + (
-            f" + {student['buckets']:,} buckets" if student.get("buckets") else ""
+        # runs before issue 13 hashed unknown words into buckets; since, a tokenizer spells them with pieces
+        kind = student.get("tokenizer")
+        vocab = (
+            f"vocab {student['vocab_size']:,}"
+            + (f" + {student['buckets']:,} {'buckets' if kind is None else 'pieces'}" if student.get("buckets") else "")
+            + (f", {kind} tokenizer" if kind else "")
         )
         training = (
             student["loss"]
