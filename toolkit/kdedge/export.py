@@ -307,7 +307,14 @@ clf = TextClassifier.load("path/to/this/folder", backend="onnxruntime", precisio
 clf.predict(["i feel wonderful today"])
 ```
 
-or `kdedge predict path/to/this/folder "i feel wonderful today"`.
+or `kdedge predict path/to/this/folder "i feel wonderful today"`. In Node or a browser (kdedge's `toolkit/js`):
+
+```js
+const clf = await TextClassifier.load("path/or/url/of/this/folder", {{ precision: "int8" }});
+await clf.predict(["i feel wonderful today"]);
+```
+
+`kdedge export path/to/this/folder --web --out site` makes a page that classifies as you type in the browser.
 
 ## Measured at export on {data["name"]} test ({data["sizes"]["test"]:,} texts)
 
