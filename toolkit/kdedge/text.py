@@ -229,6 +229,8 @@ class Vocabulary:
             width = self.max_length
         elif pad_to == "longest":
             width = max((len(row) for row in rows), default=0) or 1
+            if len(rows) == 1 and rows[0]:  # one text, the latency case: skip the padding copy (~5 us)
+                return np.array(rows, dtype=np.int64)
         else:
             raise ValueError("pad_to is 'longest' or 'max'")
         out = np.zeros((len(rows), width), dtype=np.int64)
