@@ -10,10 +10,25 @@ DATA ?= ../shared/datasets/emotion
 UNLABELED ?= ../shared/datasets/emotion_unsplit_partial/unlabeled.jsonl.gz
 BIN = $(VENV)/bin
 STAMP = $(VENV)/.kdedge-installed
+JS = toolkit/js
+JS_STAMP = $(JS)/node_modules/.kdedge-installed
+SUDO = $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup run test lint clean
+.PHONY: setup js-setup run test lint clean
 
 setup: $(STAMP)
+
+# The JavaScript runtime's tests need Node >= 20, its npm packages (onnxruntime-node's postinstall would
+# download binaries it already bundles: no install scripts run) and, for the in-browser test, Debian's chromium.
+js-setup: $(JS_STAMP)
+
+$(JS_STAMP): $(JS)/package.json $(JS)/package-lock.json
+	@node -e 'process.exit(+process.versions.node.split(".")[0] >= 20 ? 0 : 1)' || \
+		{ echo "the JavaScript tests need Node >= 20 (found $$(node --version 2>/dev/null || echo none))"; exit 1; }
+	command -v chromium >/dev/null || command -v chromium-browser >/dev/null || \
+		{ $(SUDO) apt-get update && $(SUDO) apt-get install -y chromium; }
+	cd $(JS) && ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund --ignore-scripts
+	touch $@
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,11 +47,12 @@ run: setup
 	$(BIN)/kdedge export runs/student --data $(DATA) --out runs/bundle --force
 	$(BIN)/kdedge predict runs/bundle "i feel wonderful today" "this house makes me so nervous"
 
-test: setup
+test: setup js-setup
 	$(BIN)/python -m pytest -q
+	cd $(JS) && KDEDGE_PYTHON=$(abspath $(BIN))/python npm test
 
 lint: setup
 	$(BIN)/ruff check toolkit tests benchmarks
 
 clean:
-	rm -rf $(VENV) runs
+	rm -rf $(VENV) runs $(JS)/node_modules

@@ -139,8 +139,12 @@ def _recipe(r: dict) -> tuple[str, str]:
     """A distillation run's student and training, in words (all but the seed)."""
     student = r["student"]
     options = ", ".join(f"{k}={v}" for k, v in student["options"].items())
-    vocab = f"vocab {student['vocab_size']:,}" + (
-        f" + {student['buckets']:,} buckets" if student.get("buckets") else ""
+    # runs before the tokenizers library hashed unknown words into buckets; since, a tokenizer spells them with pieces
+    kind = student.get("tokenizer")
+    vocab = (
+        f"vocab {student['vocab_size']:,}"
+        + (f" + {student['buckets']:,} {'buckets' if kind is None else 'pieces'}" if student.get("buckets") else "")
+        + (f", {kind} tokenizer" if kind else "")
     )
     training = (
         student["loss"]

@@ -133,9 +133,9 @@ def _relisted(change: Callable[[Path], None]) -> Callable[[Path], None]:
     return apply
 
 
-def _vocab(change: Callable[[dict], None]) -> Callable[[Path], None]:
+def _tokenizer(change: Callable[[dict], None]) -> Callable[[Path], None]:
     def apply(folder: Path) -> None:
-        path = folder / json.loads((folder / "manifest.json").read_text())["vocab"]
+        path = folder / json.loads((folder / "manifest.json").read_text())["tokenizer"]
         data = json.loads(path.read_text(encoding="utf-8"))
         change(data)
         path.write_text(json.dumps(data), encoding="utf-8")
@@ -147,19 +147,30 @@ def _set(key: str, value: object) -> Callable[[dict], None]:
     return lambda m: m.__setitem__(key, value)
 
 
-def _outside_vocab(folder: Path) -> None:
+def _outside_tokenizer(folder: Path) -> None:
     manifest = json.loads((folder / "manifest.json").read_text())
-    shutil.copy(folder / manifest["vocab"], folder.parent / "stray-vocab.json")
-    manifest["vocab"] = "../stray-vocab.json"
-    manifest["files"]["../stray-vocab.json"] = sha256_file(folder.parent / "stray-vocab.json")
+    shutil.copy(folder / manifest["tokenizer"], folder.parent / "stray-tokenizer.json")
+    manifest["tokenizer"] = "../stray-tokenizer.json"
+    manifest["files"]["../stray-tokenizer.json"] = sha256_file(folder.parent / "stray-tokenizer.json")
     (folder / "manifest.json").write_text(json.dumps(manifest))
 
 
-def _unlisted_vocab(folder: Path) -> None:
+def _unlisted_tokenizer(folder: Path) -> None:
     manifest = json.loads((folder / "manifest.json").read_text())
-    shutil.copy(folder / manifest["vocab"], folder / "other.json")
-    manifest["vocab"] = "other.json"
+    shutil.copy(folder / manifest["tokenizer"], folder / "other.json")
+    manifest["tokenizer"] = "other.json"
     (folder / "manifest.json").write_text(json.dumps(manifest))
+
+
+def _more_words(tokenizer: dict) -> None:
+    vocab = tokenizer["model"]["vocab"]
+    vocab.update({f"zz{i}": len(vocab) + i for i in range(50)})
+
+
+def _swap_words(tokenizer: dict) -> None:
+    vocab = tokenizer["model"]["vocab"]
+    words = sorted(vocab, key=vocab.get)[2:]
+    vocab.update(zip(words, sorted((vocab[w] for w in words), reverse=True)))
 
 
 def _truncate(name: str) -> Callable[[Path], None]:
@@ -172,8 +183,8 @@ def tamperings() -> dict[str, Callable[[Path], None]]:
         "manifest a list": lambda f: (f / "manifest.json").write_text("[]"),
         "manifest not UTF-8": lambda f: (f / "manifest.json").write_bytes(b"\xff\xfe{"),
         "manifest missing": lambda f: (f / "manifest.json").unlink(),
-        "vocab outside the bundle": _outside_vocab,
-        "vocab not listed in files": _unlisted_vocab,
+        "tokenizer outside the bundle": _outside_tokenizer,
+        "tokenizer not listed in files": _unlisted_tokenizer,
         "absolute file entry": _edit_manifest(lambda m: m["files"].__setitem__("/etc/hostname", "0" * 64)),
         "parent file entry": _edit_manifest(lambda m: m["files"].__setitem__("../x", "0" * 64)),
         "digest not hex": _edit_manifest(lambda m: m["files"].__setitem__(next(iter(m["files"])), "zz")),
@@ -191,18 +202,19 @@ def tamperings() -> dict[str, Callable[[Path], None]]:
         "max_length negative": _edit_manifest(_set("max_length", -1)),
         "max_length a string": _edit_manifest(_set("max_length", "64")),
         "max_length changed": _edit_manifest(lambda m: m.__setitem__("max_length", m["max_length"] + 1)),
-        "vocab key missing": _edit_manifest(lambda m: m.pop("vocab")),
-        "vocab a number": _edit_manifest(_set("vocab", 3)),
+        "tokenizer key missing": _edit_manifest(lambda m: m.pop("tokenizer")),
+        "tokenizer a number": _edit_manifest(_set("tokenizer", 3)),
+        "conformance not listed": _edit_manifest(_set("conformance", "elsewhere.json")),
         "source missing": _edit_manifest(lambda m: m.pop("source")),
         "source params a string": _edit_manifest(lambda m: m["source"].__setitem__("params", "many")),
         "format version 0": _edit_manifest(_set("format_version", 0)),
         "format other": _edit_manifest(_set("format", "other")),
-        "vocab truncated": _truncate("vocab.json"),
-        "vocab more words than the table": _vocab(lambda v: v["tokens"].extend(f"zz{i}" for i in range(50))),
-        "vocab more buckets than the table": _vocab(lambda v: v.__setitem__("buckets", v["buckets"] + 500)),
-        "vocab words swapped": _vocab(lambda v: v.__setitem__("tokens", v["tokens"][:2] + v["tokens"][2:][::-1])),
-        "vocab not a vocabulary": _vocab(lambda v: v.clear()),
-        "vocab max_length changed": _vocab(lambda v: v.__setitem__("max_length", v["max_length"] + 1)),
+        "tokenizer truncated": _truncate("tokenizer.json"),
+        "tokenizer more words than the table": _tokenizer(_more_words),
+        "tokenizer words swapped": _tokenizer(_swap_words),
+        "tokenizer not a tokenizer": _tokenizer(lambda t: t.clear()),
+        "tokenizer max_length changed": _tokenizer(lambda t: t["truncation"].__setitem__("max_length", 65)),
+        "tokenizer without truncation": _tokenizer(lambda t: t.__setitem__("truncation", None)),
     }
     for name in sorted({*MODEL_FILES.values(), *(n.replace(".xml", ".bin") for n in MODEL_FILES.values())}):
         cases[f"{name} truncated"] = _truncate(name)
@@ -213,7 +225,7 @@ def tamperings() -> dict[str, Callable[[Path], None]]:
 
 # Changes a forger can make consistently that the runtime cannot detect: the words' order is the model's
 # own business. They are reported, not counted as the runtime's failures.
-UNDETECTABLE = {"vocab words swapped"}
+UNDETECTABLE = {"tokenizer words swapped"}
 
 
 def tamper(bundle: Path, texts: list[str]) -> dict:

@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from onnx import numpy_helper
 
+from kdedge import conformance
 from kdedge.data import load_dataset
 from kdedge.errors import BundleError, KdedgeError
 from kdedge.export import export_student
@@ -34,7 +35,8 @@ def test_bundle_has_every_file_and_a_verified_manifest(bundle):
         "openvino/model.bin",
         "openvino/model.int8.xml",
         "openvino/model.int8.bin",
-        "vocab.json",
+        "tokenizer.json",
+        "conformance.json",
         "README.md",
     ):
         assert name in manifest["files"]
@@ -78,6 +80,50 @@ def test_one_text_at_a_time_gives_the_batch_answer(bundle, texts, backend, preci
     assert np.abs(alone - batch).max() < 1e-4
 
 
+@pytest.mark.parametrize(("backend", "precision"), VARIANTS)
+def test_conformance_vectors_are_reproduced(bundle, backend, precision):
+    vectors = conformance.load(bundle / conformance.CONFORMANCE_FILE)
+    texts = vectors["texts"]
+    assert 200 <= len(texts) <= 1000 and max(len(t.split()) for t in texts) == 10_000
+    assert "\ud800 lone surrogate \udfff" in texts and any("\u0301" in t for t in texts)
+    assert max(len(ids) for ids in vectors["ids"]) == read_manifest(bundle)["max_length"]
+    report = conformance.check(TextClassifier.load(bundle, backend, precision), vectors)
+    assert report["id_mismatches"] == 0 and report["label_mismatches"] == 0
+    assert report["max_abs_logit_diff"] < vectors["logit_tolerance"]
+
+
+def test_conformance_check_notices_a_different_tokenizer(bundle, small_student, emotion_small, tmp_path):
+    """The vectors pin the tokenizer: a bundle whose tokenizer splits differently fails them."""
+    from kdedge.text import Vocabulary
+
+    classifier = TextClassifier.load(bundle)
+    vectors = conformance.load(bundle / conformance.CONFORMANCE_FILE)
+    classifier.vocab = Vocabulary.build(load_dataset(str(emotion_small)).train.texts, size=300)
+    report = conformance.check(classifier, vectors)
+    assert report["id_mismatches"] > 100 and report["max_abs_logit_diff"] > 1e-3
+
+
+def test_old_bundle_format_gets_a_one_line_hint(bundle, tmp_path):
+    copy = tmp_path / "old"
+    shutil.copytree(bundle, copy)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    (copy / "manifest.json").write_text(json.dumps({**manifest, "format_version": 1, "vocab": "vocab.json"}))
+    with pytest.raises(BundleError, match="re-make its student with `kdedge distill`") as err:
+        TextClassifier.load(copy)
+    assert "\n" not in str(err.value)
+    proc = subprocess.run([sys.executable, "-m", "kdedge", "predict", str(copy), "x"], capture_output=True, text=True)
+    assert proc.returncode == 1 and len(proc.stderr.strip().splitlines()) == 1 and "kdedge export" in proc.stderr
+
+
+def test_old_student_format_is_refused_with_a_hint(small_student, tmp_path):
+    copy = tmp_path / "student"
+    shutil.copytree(small_student, copy)
+    config = json.loads((copy / "config.json").read_text())
+    (copy / "config.json").write_text(json.dumps({**config, "format_version": 1}))
+    with pytest.raises(BundleError, match="re-make it with `kdedge distill`"):
+        Student.from_pretrained(copy)
+
+
 def test_int8_files_are_small(bundle):
     manifest = read_manifest(bundle)
     int8 = sum((bundle / name).stat().st_size for name in manifest["files"] if ".int8." in name)
@@ -102,7 +148,7 @@ def test_export_cli_quiet_keeps_nncf_statistics_out(small_student, emotion_small
     [
         (lambda b: (b / "model.int8.onnx").write_bytes((b / "model.int8.onnx").read_bytes()[:-10]), "corrupted"),
         (lambda b: (b / "openvino" / "model.bin").unlink(), "missing"),
-        (lambda b: (b / "vocab.json").write_text("{}"), "corrupted"),
+        (lambda b: (b / "tokenizer.json").write_text("{}"), "corrupted"),
         (
             lambda b: (b / "manifest.json").write_text(
                 json.dumps({**json.loads((b / "manifest.json").read_text()), "format_version": 99})
@@ -125,9 +171,9 @@ def test_odd_inputs(bundle):
     long_text = " ".join(["happy"] * 5000)
     truncated = " ".join(["happy"] * classifier.vocab.max_length)
     probabilities = classifier.predict_proba(
-        ["", "   ", "😊😊", "Привет мир", "日本語のテキスト", long_text, truncated]
+        ["", "   ", "😊😊", "Привет мир", "日本語のテキスト", long_text, truncated, "broken \ud800 json"]
     )
-    assert probabilities.shape == (7, 6) and np.allclose(probabilities.sum(1), 1, atol=1e-5)
+    assert probabilities.shape == (8, 6) and np.allclose(probabilities.sum(1), 1, atol=1e-5)
     assert np.allclose(probabilities[5], probabilities[6])  # long texts are cut at the bundle's max length
     assert classifier.predict([]) == []
     with pytest.raises(TypeError):

@@ -33,11 +33,11 @@ def test_every_tampered_bundle_is_refused_or_harmless(bundle):
                 assert outcome != "silent wrong answer", (name, variant)
     # these used to load silently or crash: each must now be refused by every variant
     for name in (
-        "vocab outside the bundle",
-        "vocab not listed in files",
+        "tokenizer outside the bundle",
+        "tokenizer not listed in files",
         "label_names too few",
         "parent file entry",
-        "vocab more buckets than the table",
+        "tokenizer more words than the table",
         "manifest a list",
         "max_length a string",
     ):

@@ -513,7 +513,13 @@ def distill(
 
 @cli.command()
 @click.argument("student_dir", type=click.Path(file_okay=False, exists=True))
-@click.option("--out", required=True, type=click.Path(file_okay=False), help="Bundle folder to write.")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Bundle (or, with --web, site) folder.")
+@click.option(
+    "--web",
+    is_flag=True,
+    help="Given a bundle: write a static page that classifies as you type with its int8 model, entirely in the "
+    "browser (serve the folder with any static file server). Needs `npm ci` in toolkit/js.",
+)
 @data_options
 @click.option(
     "--int8/--no-int8",
@@ -523,13 +529,21 @@ def distill(
 )
 @click.option("--force", is_flag=True, help="Overwrite an existing bundle.")
 @click.option("--quiet", is_flag=True)
-def export(student_dir, out, data, text_column, label_column, int8, force, quiet) -> None:
-    """Export a student folder to a bundle: ONNX and OpenVINO IR, fp32 and int8, with manifest and model card.
+def export(student_dir, out, web, data, text_column, label_column, int8, force, quiet) -> None:
+    """Export a student folder to a bundle: ONNX and OpenVINO IR, fp32 and int8, tokenizer.json, conformance
+    vectors, manifest and model card.
 
     Every variant is evaluated on the dataset's test split against the torch student; the figures go into
     the manifest and the model card. Given a teacher folder (from `kdedge teacher`), exports the teacher to
-    ONNX fp32 and int8 for `kdedge label --backend onnxruntime`.
+    ONNX fp32 and int8 for `kdedge label --backend onnxruntime`. Given a bundle and --web, writes the
+    in-browser demo site.
     """
+    if web:
+        from .web import export_web
+
+        files = export_web(student_dir, out, force=force)
+        click.echo(f"site written to {out}: {len(files)} files; serve it, e.g. `python -m http.server -d {out}`")
+        return
     from .export import export_student, export_teacher
     from .teacher import TEACHER_FILE
 
@@ -572,7 +586,7 @@ def predict(bundle, texts, backend, precision) -> None:
     classifier = TextClassifier.load(bundle, backend=backend, precision=precision)
 
     def emit(text: str) -> None:
-        text = sanitize(text)
+        text = sanitize(text)  # a lone surrogate (from a JSON escape) cannot be printed
         probabilities = classifier.predict_proba([text])[0]
         best = int(probabilities.argmax())
         scores = {name: round(float(p), 6) for name, p in zip(classifier.label_names, probabilities)}

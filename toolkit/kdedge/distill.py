@@ -27,7 +27,7 @@ from .evaluate import evaluate, mcnemar, wilson_interval
 from .results import check_new, record
 from .softlabels import ShardFolder, SoftLabels, label_texts
 from .students import StreamData, Student, build, count_params, fit
-from .text import Vocabulary
+from .text import Vocabulary, frequent_words
 
 WordVectors = Callable[[list[str]], np.ndarray]  # words -> the teacher's vectors for them, (n, hidden)
 
@@ -51,8 +51,9 @@ class StudentConfig:
     """How a student is built and trained (recorded in every result)."""
 
     architecture: str = "mlp"
-    vocab_size: int = 4000  # + 1,000 buckets: as accurate on validation as 5,000 + 1,000, 80K parameters not 96K
-    buckets: int = 1000
+    vocab_size: int = 4000  # whole words; + 1,000 word pieces: the reference's 80K parameters for the mlp
+    buckets: int = 1000  # tokenizer entries for out-of-vocabulary words (word pieces, see kdedge.text)
+    tokenizer: str = "wordpiece"  # how they are learnt (kdedge.text.KINDS)
     max_length: int = 64
     options: dict = field(default_factory=lambda: dict(DEFAULT_OPTIONS["mlp"]))
     loss: str = "kl"
@@ -202,7 +203,7 @@ def distill(
     cache = SoftLabels(cache_path, teacher_id, dataset.label_names, form)
     replacements = cache.extra.get("replacements")
     if augment and replacements is None:
-        words = Vocabulary.build(dataset.train.texts, size=config.vocab_size).tokens[2:]
+        words = frequent_words(dataset.train.texts, config.vocab_size - 2)
         replacements = lazy.get().similar_words(words)
         cache.extra["replacements"] = replacements
     extra_texts = read_texts(unlabeled) if unlabeled else None
@@ -470,12 +471,14 @@ def train_student(
     With `config.init == "teacher"`, `vectors` gives the teacher's word vectors for the embedding init. With
     `corpus`, its texts join the transfer set and are read from disk shard by shard."""
     every_text = itertools.chain(texts, corpus.count()) if corpus else texts
-    vocab = Vocabulary.build(every_text, size=config.vocab_size, max_length=config.max_length, buckets=config.buckets)
+    vocab = Vocabulary.build(
+        every_text, size=config.vocab_size, max_length=config.max_length, buckets=config.buckets, kind=config.tokenizer
+    )
     student = Student.create(config.architecture, vocab, dataset.label_names, seed=config.seed, **config.options)
     if config.init == "teacher":
         if vectors is None:
             raise KdedgeError("init 'teacher' needs the teacher's word vectors")
-        words = vocab.tokens[2:]
+        words = [token.removeprefix("##") for token in vocab.tokens[2:]]  # a word piece as a word of its own
         table = student.model.embedding.weight.data
         table[2 : 2 + len(words)] = torch.from_numpy(embedding_init(vectors(words), table.shape[1]))
     elif config.init != "random":

@@ -1,6 +1,7 @@
 """`kdedge export`: a student folder -> a self-contained bundle for the torch-free runtime.
 
-The bundle holds fp32 and int8 models for ONNX Runtime and OpenVINO, the vocabulary, the label names, a
+The bundle holds fp32 and int8 models for ONNX Runtime and OpenVINO, the tokenizer (tokenizer.json),
+conformance vectors, the label names, a
 manifest (sha256 of every file, versions, the source, and every variant's measured accuracy and agreement with
 the torch student) and a model card. It is built in a temporary folder and renamed into place at the end.
 """
@@ -13,12 +14,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from . import conformance
 from .data import TextDataset
 from .errors import KdedgeError
 from .evaluate import evaluate
 from .results import atomic_folder, versions
 from .runtime import BUNDLE_FORMAT, BUNDLE_VERSION, MODEL_FILES, TextClassifier, sha256_file
 from .students import Student
+from .text import TOKENIZER_FILE
 
 OPSET = 18
 CALIBRATION_SIZE = 1000
@@ -222,7 +225,7 @@ def export_student(
         student.vocab.encode([t]) for t in dataset.train.texts[:: max(1, len(dataset.train) // CALIBRATION_SIZE)]
     ]
     with atomic_folder(out, force=force) as tmp:
-        student.vocab.save(tmp / "vocab.json")
+        student.vocab.save(tmp / TOKENIZER_FILE)
         log("exporting ONNX fp32")
         export_onnx(
             student.model, torch.from_numpy(student.vocab.encode(texts[:4])), tmp / MODEL_FILES["onnxruntime", "fp32"]
@@ -239,7 +242,8 @@ def export_student(
             "format_version": BUNDLE_VERSION,
             "kind": "student",
             "label_names": student.label_names,
-            "vocab": "vocab.json",
+            "tokenizer": TOKENIZER_FILE,
+            "conformance": conformance.CONFORMANCE_FILE,
             "max_length": student.vocab.max_length,
             "opset": OPSET,
             "source": {
@@ -254,6 +258,9 @@ def export_student(
             "evaluated_on": dataset.describe(),
         }
         _write_manifest(tmp, manifest)
+        log("writing conformance vectors")
+        _write_conformance(tmp, dataset.test.texts)
+        _write_manifest(tmp, manifest)
         manifest["variants"] = _check_variants(tmp, dataset, reference, log)
         (tmp / "README.md").write_text(model_card(manifest), encoding="utf-8")
         _write_manifest(tmp, manifest)
@@ -265,6 +272,17 @@ def _write_manifest(folder: Path, manifest: dict) -> None:
     files = sorted(p for p in folder.rglob("*") if p.is_file() and p.name != "manifest.json")
     manifest["files"] = {p.relative_to(folder).as_posix(): sha256_file(p) for p in files}
     (folder / "manifest.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+
+
+def _write_conformance(bundle: Path, test_texts: list[str]) -> None:
+    """conformance.json: ids and every variant's logits, from the Python runtime, for other runtimes to match."""
+    texts = conformance.conformance_texts(test_texts)
+    logits = {}
+    for backend, precision in MODEL_FILES:
+        classifier = TextClassifier.load(bundle, backend, precision, verify=False)
+        logits[f"{backend}/{precision}"] = classifier.logits(texts)
+    vectors = conformance.make_vectors(texts, classifier.vocab.encode(texts), logits)
+    conformance.write(bundle / conformance.CONFORMANCE_FILE, vectors)
 
 
 def _check_variants(bundle: Path, dataset: TextDataset, reference: np.ndarray, log) -> dict:
@@ -302,8 +320,9 @@ def model_card(manifest: dict) -> str:
     )
     return f"""# kdedge bundle: {source["architecture"]} student, {source["params"]:,} parameters
 
-Labels: {", ".join(manifest["label_names"])}. Texts are lower-cased, split into words and truncated to
-{manifest["max_length"]} words (see `vocab.json`).
+Labels: {", ".join(manifest["label_names"])}. Texts are tokenized by `tokenizer.json` (Hugging Face
+`tokenizers`: NFKC, lower-case, BERT pre-tokenizer, WordPiece) and truncated to {manifest["max_length"]} tokens.
+`conformance.json` holds texts with the ids and logits every runtime must reproduce.
 
 ## Use
 
@@ -314,7 +333,14 @@ clf = TextClassifier.load("path/to/this/folder", backend="onnxruntime", precisio
 clf.predict(["i feel wonderful today"])
 ```
 
-or `kdedge predict path/to/this/folder "i feel wonderful today"`.
+or `kdedge predict path/to/this/folder "i feel wonderful today"`. In Node or a browser (kdedge's `toolkit/js`):
+
+```js
+const clf = await TextClassifier.load("path/or/url/of/this/folder", {{ precision: "int8" }});
+await clf.predict(["i feel wonderful today"]);
+```
+
+`kdedge export path/to/this/folder --web --out site` makes a page that classifies as you type in the browser.
 
 ## Measured at export on {data["name"]} test ({data["sizes"]["test"]:,} texts)
 

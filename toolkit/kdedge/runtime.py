@@ -1,9 +1,9 @@
 """The torch-free runtime that apps embed: load a bundle, classify texts.
 
-Needs only numpy and the chosen backend (onnxruntime or openvino): `pip install kdedge` is enough. Importing
-this module loads no torch, transformers, datasets or scikit-learn. Loading checks the bundle's manifest
-(format version and the sha256 of every file), so a corrupted or mismatched bundle fails with a clear error
-instead of classifying wrongly.
+Needs only numpy, `tokenizers` and the chosen backend (onnxruntime or openvino): `pip install kdedge` is
+enough. Importing this module loads no torch, transformers, datasets or scikit-learn. Loading checks the
+bundle's manifest (format version and the sha256 of every file), so a corrupted or mismatched bundle fails with
+a clear error instead of classifying wrongly.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from .errors import BundleError
 from .text import Vocabulary
 
 BUNDLE_FORMAT = "kdedge-bundle"
-BUNDLE_VERSION = 1
+BUNDLE_VERSION = 2  # 2: tokenizer.json (Hugging Face tokenizers) and conformance vectors
 BACKENDS = ("onnxruntime", "openvino")
 PRECISIONS = ("fp32", "int8")
 MODEL_FILES = {
@@ -58,6 +58,11 @@ def read_manifest(bundle: str | Path, verify: bool = True) -> dict:
         raise BundleError(f"{path}: unreadable manifest ({err})") from None
     if not isinstance(manifest, dict):
         raise BundleError(f"{path}: the manifest is not a JSON object")
+    if manifest.get("format") == BUNDLE_FORMAT and manifest.get("format_version") == 1:
+        raise BundleError(
+            f"{bundle}: a bundle of format v1 (kdedge's own tokenizer), this kdedge reads v{BUNDLE_VERSION}: re-make "
+            "its student with `kdedge distill` and export it with `kdedge export STUDENT --out BUNDLE --force`"
+        )
     if manifest.get("format") != BUNDLE_FORMAT or manifest.get("format_version") != BUNDLE_VERSION:
         raise BundleError(
             f"{bundle}: bundle format {manifest.get('format')!r} v{manifest.get('format_version')!r}, "
@@ -100,9 +105,11 @@ def check_manifest(bundle: Path, manifest: dict) -> None:
             fail(f"file {name!r} is not a relative path inside the bundle")
         if not (bundle / name).resolve().is_relative_to(root):
             fail(f"file {name!r} leads outside the bundle")
-    vocab = manifest.get("vocab")
-    if not isinstance(vocab, str) or vocab not in files:
-        fail("vocab must name a file listed in files")
+    tokenizer = manifest.get("tokenizer")
+    if not isinstance(tokenizer, str) or tokenizer not in files:
+        fail("tokenizer must name a file listed in files")
+    if "conformance" in manifest and manifest["conformance"] not in files:
+        fail("conformance must name a file listed in files")
     source = manifest.get("source")
     if not (isinstance(source, dict) and isinstance(source.get("params"), int) and isinstance(source.get("path"), str)):
         fail("source must give the student's path and parameter count")
@@ -141,9 +148,9 @@ class TextClassifier:
         self.precision = precision
         self.label_names: list[str] = list(manifest["label_names"])
         try:
-            self.vocab = Vocabulary.from_dict(json.loads((bundle / manifest["vocab"]).read_text(encoding="utf-8")))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
-            raise BundleError(f"{bundle}: unreadable vocabulary {manifest['vocab']} ({err})") from None
+            self.vocab = Vocabulary.load(bundle / manifest["tokenizer"])
+        except (OSError, ValueError) as err:
+            raise BundleError(f"{bundle}: unreadable tokenizer {manifest['tokenizer']} ({err})") from None
         model_name = MODEL_FILES[backend, precision]
         model_file = bundle / model_name
         needed = (

@@ -20,9 +20,9 @@ from tqdm.auto import tqdm
 from .errors import BundleError
 from .results import atomic_folder
 from .runtime import softmax
-from .text import PAD_ID, Vocabulary
+from .text import PAD_ID, TOKENIZER_FILE, Vocabulary
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the tokenizer is tokenizer.json (Hugging Face tokenizers), no longer vocab.json
 NEG = -1e4  # a large negative score: masks padding without the NaNs that -inf gives for empty texts
 
 
@@ -215,7 +215,7 @@ def count_params(model: nn.Module) -> int:
 class Student:
     """A trained student with its vocabulary and label names: what `kdedge export` takes.
 
-    Saved as a folder: `config.json` (architecture, options, labels), `vocab.json`, `model.safetensors`.
+    Saved as a folder: `config.json` (architecture, options, labels), `tokenizer.json`, `model.safetensors`.
     """
 
     def __init__(
@@ -268,7 +268,7 @@ class Student:
         }
         with atomic_folder(path, force=force) as tmp:
             (tmp / "config.json").write_text(json.dumps(config, indent=2), encoding="utf-8")
-            self.vocab.save(tmp / "vocab.json")
+            self.vocab.save(tmp / TOKENIZER_FILE)
             save_file({k: v.contiguous() for k, v in self.model.state_dict().items()}, str(tmp / "model.safetensors"))
 
     @classmethod
@@ -279,9 +279,11 @@ class Student:
         path = Path(path)
         try:
             config = json.loads((path / "config.json").read_text(encoding="utf-8"))
-            if config.get("format_version") != FORMAT_VERSION:
-                raise BundleError(f"{path}: student format {config.get('format_version')!r}, expected {FORMAT_VERSION}")
-            vocab = Vocabulary.load(path / "vocab.json")
+            version = config.get("format_version")
+            if version != FORMAT_VERSION:
+                hint = " (its own vocab.json tokenizer): re-make it with `kdedge distill`" if version == 1 else ""
+                raise BundleError(f"{path}: student format {version!r}, this kdedge reads {FORMAT_VERSION}{hint}")
+            vocab = Vocabulary.load(path / TOKENIZER_FILE)
             student = cls.create(config["architecture"], vocab, config["label_names"], **config["options"])
             student.model.load_state_dict(load_file(str(path / "model.safetensors")))
         except BundleError:

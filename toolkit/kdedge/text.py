@@ -1,29 +1,39 @@
-"""The student's text pipeline: normalise, split into words, map words to ids.
+"""The student's text pipeline: a standard Hugging Face `tokenizers` tokenizer that turns texts into ids.
 
-Training and the runtime share exactly this code (numpy only, no torch), so a bundle classifies a text the
-same way the student saw it during training. Everything is deterministic: the same texts give the same
-vocabulary and the same ids on every machine.
+Training and the runtime share it, and it is saved as `tokenizer.json` (the format every `tokenizers` port
+reads: Rust, Python, JavaScript's `@huggingface/tokenizers`), so a bundle classifies a text the same way in
+every language. NFKC normalisation, lower-casing and BERT's pre-tokenisation (whitespace and punctuation;
+combining marks stay inside their word, so "नमस्ते" is one word), then a WordPiece model: the most frequent
+words of the training texts are one id each, and any other word is spelt with word pieces learnt from the
+words left out ("dazzled" -> "dazz", "##led"), so rare and unseen words still carry meaning. Built
+deterministically: the same texts give the same tokenizer on every machine.
+
+`tokenize` is the plain word splitter that augmentation and the TF-IDF baseline use (regex, no ids).
 """
 
 from __future__ import annotations
 
-import json
 import re
 import unicodedata
-import zlib
 from collections import Counter
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
+from tokenizers import AddedToken, Tokenizer, models, normalizers, pre_tokenizers, trainers
 
 PAD, UNK = "<pad>", "<unk>"
 PAD_ID, UNK_ID = 0, 1
-FORMAT_VERSION = 1
-# The unknown-word marker (augmentation writes it for masked words), words (letters/digits, with an inner
-# apostrophe as in "don't"), or single other non-space characters, so emoji and punctuation are tokens too.
-_SURROGATE = re.compile("[\ud800-\udfff]")
+FORMAT_VERSION = 2  # 1: kdedge's own vocab.json (regex words + crc32 buckets); 2: tokenizer.json
+TOKENIZER_FILE = "tokenizer.json"
+# How out-of-vocabulary words are handled (StudentConfig.tokenizer; chosen on Emotion validation, see
+# benchmarks/README.md): "wordpiece" keeps the `size` most frequent words whole and spends `buckets` entries
+# on word pieces trained on the other words; "wordpiece-trained" and "unigram" let `tokenizers`' trainers
+# pick all `size + buckets` entries.
+KINDS = ("wordpiece", "wordpiece-trained", "unigram")
+MAX_CHARS_PER_WORD = 100  # WordPiece maps longer "words" (URLs, runs of emoji) to the unknown id
+# The augmenter's and the TF-IDF baseline's words: the unknown-word marker, words (letters/digits, with an
+# inner apostrophe as in "don't"), or single other non-space characters.
 _TOKEN = re.compile(r"<unk>|[^\W_]+(?:'[^\W_]+)*|\S", re.UNICODE)
 
 
@@ -34,33 +44,105 @@ def normalize(text: str, lowercase: bool = True) -> str:
 
 
 def tokenize(text: str, lowercase: bool = True) -> list[str]:
-    """Split a text into word tokens after normalisation."""
+    """Split a text into words after normalisation (augmentation and TF-IDF; students use `Vocabulary`)."""
     return _TOKEN.findall(normalize(text, lowercase))
 
 
-@dataclass
-class Vocabulary:
-    """A frequency vocabulary with padding id 0 and unknown-word id 1.
+def frequent_words(texts: Iterable[str], n: int) -> list[str]:
+    """The `n` most frequent words of `tokenize` (ties alphabetical), the reserved tokens left out."""
+    counts = Counter(token for text in texts for token in tokenize(text) if token not in (PAD, UNK))
+    return [word for word, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:n]]
 
-    `max_length` caps the number of tokens a text is encoded to (longer texts are truncated).
-    With `buckets` > 0, a word outside the vocabulary is not just "unknown": it gets the id of a bucket chosen
-    by a hash of its first `prefix` characters, a crude stem ("dazzled", "dazzling" -> "dazz"), so a student
-    can learn what rare and unseen words of the same stem mean. Bucket ids follow the word ids.
+
+def sanitize(text: str) -> str:
+    """Lone UTF-16 surrogates (from broken JSON, "\\ud800") become U+FFFD, as a JavaScript string's
+    `toWellFormed()` does; a surrogate pair becomes its character. Other text is returned unchanged."""
+    return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+
+
+def _pipeline(model: models.Model, lowercase: bool, max_length: int) -> Tokenizer:
+    tokenizer = Tokenizer(model)
+    steps = [
+        normalizers.NFKC(),
+        normalizers.Replace("\u2019", "'"),
+        normalizers.Replace("`", "'"),
+        # The two characters on which Rust's whitespace (what the pre-tokenizer splits on) and JavaScript's \s
+        # disagree, found by the conformance vectors: the byte-order mark goes, next-line is a space.
+        normalizers.Replace("\ufeff", ""),
+        normalizers.Replace("\u0085", " "),
+    ]
+    tokenizer.normalizer = normalizers.Sequence([*steps, normalizers.Lowercase()] if lowercase else steps)
+    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tokenizer.enable_truncation(max_length)
+    return tokenizer
+
+
+def _finish(tokenizer: Tokenizer) -> Tokenizer:
+    """Augmentation writes UNK for masked words: matched before normalisation, it is the unknown id, never
+    "<", "unk", ">". PAD is not matched in texts: "<pad>" in a text is three ordinary tokens."""
+    tokenizer.add_special_tokens([AddedToken(UNK, normalized=False)])
+    return tokenizer
+
+
+def _words(texts: Iterable[str], lowercase: bool) -> Counter:
+    """Word counts after the tokenizer's own normalisation and pre-tokenisation."""
+    probe = _pipeline(models.WordPiece({PAD: PAD_ID, UNK: UNK_ID}, unk_token=UNK), lowercase, 1)
+    normalize_str, split = probe.normalizer.normalize_str, probe.pre_tokenizer.pre_tokenize_str
+    counts: Counter = Counter()
+    for text in texts:
+        for part in sanitize(text).split(UNK):
+            counts.update(word for word, _ in split(normalize_str(part)))
+    return counts
+
+
+def _ranked(counts: Counter, known: set[str]) -> list[str]:
+    return [key for key, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])) if key not in known]
+
+
+def _pieces(rare: list[tuple[str, int]], n: int, known: set[str]) -> list[str]:
+    """`n` word pieces that spell the words left out of the vocabulary, chosen deterministically (`tokenizers`'
+    trainers break ties in hash-map order and learn a slightly different vocabulary on every run): the
+    characters the rare words use (a quarter of the budget at most), at a word's start and as "##"
+    continuations, then the word starts (2-6 characters) and endings ("##" + 2-4 characters) that cover the
+    most characters of rare-word occurrences. WordPiece matches the longest piece first, so "dazzled" becomes
+    "dazz", "##led" when those were frequent among rare words."""
+    if n <= 0:
+        return []
+    chars: Counter = Counter()
+    parts: Counter = Counter()
+    for word, count in rare:
+        if len(word) > MAX_CHARS_PER_WORD:
+            continue
+        chars[word[0]] += count
+        chars.update({f"##{c}": count for c in set(word[1:])})
+        for length in range(2, min(len(word), 7)):
+            parts[word[:length]] += count * length
+        for length in range(2, min(len(word), 5)):
+            parts[f"##{word[-length:]}"] += count * length
+    alphabet = _ranked(chars, known)[: n // 4]
+    return alphabet + _ranked(parts, known | set(alphabet))[: n - len(alphabet)]
+
+
+def _repeat(counts: Iterable[tuple[str, int]]) -> Iterator[str]:
+    for word, count in counts:
+        for _ in range(count):
+            yield word
+
+
+class Vocabulary:
+    """Texts -> int64 id arrays with a `tokenizers` Tokenizer; id 0 pads, id 1 is the unknown word.
+
+    `max_length` caps the number of tokens a text is encoded to (longer texts are truncated); it is stored in
+    tokenizer.json as its truncation length. `len()` is the number of embedding rows a student needs.
     """
 
-    tokens: list[str]
-    max_length: int = 64
-    lowercase: bool = True
-    buckets: int = 0
-    prefix: int = 4
-    _index: dict[str, int] = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        if self.tokens[:2] != [PAD, UNK]:
-            raise ValueError(f"a vocabulary starts with {PAD!r} and {UNK!r}")
-        if self.max_length < 1:
-            raise ValueError("max_length must be at least 1")
-        self._index = {token: i for i, token in enumerate(self.tokens)}
+    def __init__(self, tokenizer: Tokenizer) -> None:
+        if tokenizer.token_to_id(PAD) != PAD_ID or tokenizer.token_to_id(UNK) != UNK_ID:
+            raise ValueError(f"a kdedge tokenizer has {PAD!r} as id {PAD_ID} and {UNK!r} as id {UNK_ID}")
+        if not tokenizer.truncation:
+            raise ValueError("a kdedge tokenizer has a truncation length (its max_length)")
+        self.tokenizer = tokenizer
+        self.max_length: int = tokenizer.truncation["max_length"]
 
     @classmethod
     def build(
@@ -71,35 +153,63 @@ class Vocabulary:
         max_length: int = 64,
         lowercase: bool = True,
         buckets: int = 0,
+        kind: str = "wordpiece",
     ) -> Vocabulary:
-        """Keep the `size - 2` most frequent words (ties broken alphabetically, so the result is stable).
-
-        The reserved tokens are not counted: augmented texts spell masked words as "<unk>", which must map to
-        the unknown-word id, not take a vocabulary row of its own."""
+        """Build a tokenizer of at most `size + buckets` ids from `texts` (see KINDS)."""
         if size < 3:
             raise ValueError("vocabulary size must be at least 3")
-        counts = Counter(token for text in texts for token in tokenize(text, lowercase) if token not in (PAD, UNK))
-        ranked = sorted((item for item in counts.items() if item[1] >= min_count), key=lambda kv: (-kv[1], kv[0]))
-        return cls([PAD, UNK] + [token for token, _ in ranked[: size - 2]], max_length, lowercase, buckets)
+        if max_length < 1:
+            raise ValueError("max_length must be at least 1")
+        if kind not in KINDS:
+            raise ValueError(f"tokenizer kind is one of {KINDS}, not {kind!r}")
+        counts = _words(texts, lowercase)
+        ranked = sorted((kv for kv in counts.items() if kv[1] >= min_count), key=lambda kv: (-kv[1], kv[0]))
+        special = [PAD, UNK]
+        if kind == "wordpiece":
+            vocab = special + [word for word, _ in ranked[: size - 2]]
+            vocab += _pieces(ranked[size - 2 :], buckets, set(vocab))
+            model = models.WordPiece(
+                {token: i for i, token in enumerate(vocab)}, unk_token=UNK, max_input_chars_per_word=MAX_CHARS_PER_WORD
+            )
+            return cls(_finish(_pipeline(model, lowercase, max_length)))
+        if kind == "wordpiece-trained":
+            model = models.WordPiece(unk_token=UNK, max_input_chars_per_word=MAX_CHARS_PER_WORD)
+            trainer = trainers.WordPieceTrainer(
+                vocab_size=size + buckets, min_frequency=min_count, special_tokens=special, show_progress=False
+            )
+        else:
+            model = models.Unigram()
+            trainer = trainers.UnigramTrainer(
+                vocab_size=size + buckets, special_tokens=special, unk_token=UNK, show_progress=False
+            )
+        tokenizer = _pipeline(model, lowercase, max_length)
+        tokenizer.train_from_iterator(_repeat(ranked), trainer, length=None)
+        return cls(_finish(tokenizer))
 
     def __len__(self) -> int:
-        """Rows the embedding table needs: words, then buckets."""
-        return len(self.tokens) + self.buckets
+        return self.tokenizer.get_vocab_size(with_added_tokens=True)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Vocabulary) and self.to_str() == other.to_str()
+
+    @property
+    def tokens(self) -> list[str]:
+        """Every token, in id order."""
+        return [token for token, _ in sorted(self.tokenizer.get_vocab().items(), key=lambda kv: kv[1])]
 
     def tokenize(self, text: str) -> list[str]:
-        return tokenize(text, self.lowercase)
+        return self.tokenizer.encode(sanitize(text)).tokens  # encode_batch_fast leaves the token strings out
 
     def ids(self, text: str) -> list[int]:
         """Token ids of one text, truncated to `max_length`."""
-        index = self._index
-        tokens = self.tokenize(text)[: self.max_length]
-        if not self.buckets:
-            return [index.get(token, UNK_ID) for token in tokens]
-        return [index[token] if token in index else self._bucket(token) for token in tokens]
+        return self._encode([text])[0].ids
 
-    def _bucket(self, token: str) -> int:
-        stem = token[: self.prefix].encode("utf-8")
-        return len(self.tokens) + zlib.crc32(stem) % self.buckets
+    def _encode(self, texts: list[str]) -> list:
+        try:
+            # the fast variant skips character offsets: 25% faster than encode() even for one text
+            return self.tokenizer.encode_batch_fast(texts)
+        except TypeError:  # the Rust side takes valid Unicode only
+            return self._encode([sanitize(text) for text in texts])
 
     def encode(self, texts: Sequence[str], pad_to: str = "longest") -> np.ndarray:
         """Encode texts to an int64 array (n, length), right-padded with `PAD_ID`.
@@ -109,15 +219,17 @@ class Vocabulary:
         """
         if isinstance(texts, str):
             raise TypeError("encode() takes a sequence of texts, not a single string")
-        rows = []
+        texts = list(texts)
         for text in texts:
             if not isinstance(text, str):
                 raise TypeError(f"texts must be strings, got {type(text).__name__}")
-            rows.append(self.ids(text))
+        rows = [encoding.ids for encoding in self._encode(texts)] if texts else []
         if pad_to == "max":
             width = self.max_length
         elif pad_to == "longest":
             width = max((len(row) for row in rows), default=0) or 1
+            if len(rows) == 1 and rows[0]:  # one text, the latency case: skip the padding copy (~5 us)
+                return np.array(rows, dtype=np.int64)
         else:
             raise ValueError("pad_to is 'longest' or 'max'")
         out = np.zeros((len(rows), width), dtype=np.int64)
@@ -125,39 +237,17 @@ class Vocabulary:
             out[i, : len(row)] = row
         return out
 
-    def to_dict(self) -> dict:
-        return {
-            "format_version": FORMAT_VERSION,
-            "lowercase": self.lowercase,
-            "max_length": self.max_length,
-            "buckets": self.buckets,
-            "prefix": self.prefix,
-            "tokens": self.tokens,
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict) -> Vocabulary:
-        if data.get("format_version") != FORMAT_VERSION:
-            raise ValueError(
-                f"unsupported vocabulary format {data.get('format_version')!r} (expected {FORMAT_VERSION})"
-            )
-        return cls(
-            list(data["tokens"]),
-            int(data["max_length"]),
-            bool(data["lowercase"]),
-            int(data.get("buckets", 0)),
-            int(data.get("prefix", 4)),
-        )
+    def to_str(self) -> str:
+        return self.tokenizer.to_str()
 
     def save(self, path: str | Path) -> None:
-        Path(path).write_text(json.dumps(self.to_dict(), ensure_ascii=False), encoding="utf-8")
+        """Write tokenizer.json (readable by any `tokenizers` port)."""
+        Path(path).write_text(self.to_str(), encoding="utf-8")
 
     @classmethod
     def load(cls, path: str | Path) -> Vocabulary:
-        return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
-
-
-def sanitize(text: str) -> str:
-    """Replace lone surrogates (what broken JSON escapes such as "\\ud800" decode to) with U+FFFD: they are
-    not text, cannot be encoded, and must not fail a batch. Training and the runtime both call this."""
-    return text if text.isascii() else _SURROGATE.sub("\ufffd", text)
+        try:
+            tokenizer = Tokenizer.from_str(Path(path).read_text(encoding="utf-8"))
+        except Exception as err:  # the Rust parser raises a bare Exception
+            raise ValueError(f"{path}: not a tokenizer.json ({err})") from None
+        return cls(tokenizer)
