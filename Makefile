@@ -39,8 +39,9 @@ $(STAMP): setup.cfg pyproject.toml
 
 # The main job: distil the committed MiniLM soft labels (every text of the transfer set is cached, so no
 # teacher is needed) into the 80K MLP (`--student auto` measures word order and picks it), export it to a
-# bundle and classify two texts with it. This reproduces exported/emotion-mlp-student bit for bit (one
-# thread: float sums, and so the last bits of the weights, change with the thread count).
+# bundle and classify two texts with it. On the CPU model that made it, this reproduces
+# exported/emotion-mlp-student bit for bit (one thread: float sums, and so the last bits of the weights, change
+# with the thread count and with the CPU's vector instructions).
 run: setup
 	$(BIN)/kdedge distill --data $(DATA) --soft-labels benchmarks/softlabels/emotion-minilm-bf16.npz \
 		--augment 8 --unlabeled $(UNLABELED) --student auto --threads 1 --out runs/student --output runs/distill.json --force

@@ -359,14 +359,14 @@ RAY_HELP = (
     default=4000,
     type=click.IntRange(min=3),
     show_default=True,
-    help="Words with their own embedding; 4,000 + 1,000 buckets keeps the mlp at the reference's 80K parameters.",
+    help="Words with their own embedding; 4,000 + 1,000 word pieces keep the mlp at the reference's 80K parameters.",
 )
 @click.option(
     "--buckets",
     default=1000,
     type=NON_NEGATIVE,
     show_default=True,
-    help="Extra embedding rows for out-of-vocabulary words, hashed by their first 4 letters.",
+    help="Word pieces (learnt from the words left out of the vocabulary) that spell out-of-vocabulary words.",
 )
 @click.option(
     "-o",
