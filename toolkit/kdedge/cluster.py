@@ -377,11 +377,14 @@ def local_cluster(nodes: int = 2, cpus: int = 2, object_store_mb: int = 200, env
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", **(env or {})}
     common = ["--node-ip-address", "127.0.0.1", "--num-cpus", str(cpus), "--disable-usage-stats"]
     common += ["--object-store-memory", str(object_store_mb * 2**20)]
-    (head_port,) = _free_ports(1)
+    # all ports in one call, so that they are distinct: Ray's gRPC servers bind with SO_REUSEPORT, and two of
+    # them sharing a port number split the connections between them (seen: "InvalidAuthToken" from the wrong one)
+    head_port, *ports = _free_ports(1 + nodes * len(_PORTS))
     address = f"127.0.0.1:{head_port}"
     try:
         for node in range(nodes):
-            command = [ray, "start", *common, *(f"--{n}={p}" for n, p in zip(_PORTS, _free_ports(len(_PORTS))))]
+            mine = ports[node * len(_PORTS) : (node + 1) * len(_PORTS)]
+            command = [ray, "start", *common, *(f"--{n}={p}" for n, p in zip(_PORTS, mine))]
             if node == 0:
                 command += ["--head", f"--port={head_port}", "--temp-dir", temp_dir, "--include-dashboard=false"]
             else:
