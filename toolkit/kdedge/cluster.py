@@ -205,7 +205,7 @@ def label_corpus(
     actors: int | None = None,
     threads: int = 1,
     rows_per_call: int = 1024,
-    shard_rows: int = 65536,
+    shard_rows: int = 10000,
     progress: bool = True,
     log=print,
 ) -> dict:
@@ -215,7 +215,7 @@ def label_corpus(
 
     from .teacher import Labeler
 
-    started = time.perf_counter()
+    started, job_started = time.perf_counter(), time.time()
     ray.init(address=address, logging_level="ERROR", log_to_driver=False, ignore_reinit_error=True)
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = progress
@@ -251,7 +251,6 @@ def label_corpus(
     rows_in = new = duplicates = 0
     busy = 0.0
     called, returned, calls = float("inf"), 0.0, set()
-    job_started = time.time()
 
     def flush() -> None:
         if pending["key"]:
@@ -265,7 +264,7 @@ def label_corpus(
                 calls.update(batch["called"].tolist())  # each call's start time identifies it
                 called = min(called, float(batch["called"].min()))
                 returned = max(returned, float(batch["returned"].max()))
-            rows_in += round(float(batch["rows_in"].sum()))
+            rows_in += round(float(batch["rows_in"].sum()))  # of the calls that labelled something
             busy += float(batch["busy_s"].sum())
             for actor in set(batch["actor"].tolist()):
                 mine = batch["actor"] == actor
