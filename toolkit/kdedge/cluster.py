@@ -364,8 +364,9 @@ def cluster_processes(temp_dir: str) -> list:
 @contextlib.contextmanager
 def local_cluster(nodes: int = 2, cpus: int = 2, object_store_mb: int = 200, env: dict | None = None):
     """A Ray cluster of `nodes` nodes on 127.0.0.1 (`ray start --head`, then `ray start --address` for each
-    other node), in a temp dir and on free ports of its own; yields {"address", "temp_dir"} and kills exactly
-    its processes at the end, also on error. For tests and benchmarks on one machine."""
+    other node), in a temp dir and on free ports of its own; yields {"address", "temp_dir", "env"}, kills exactly
+    its processes at the end, also on error. Drivers connect with the yielded "env". For tests and benchmarks
+    on one machine."""
     import subprocess
     import sys
 
@@ -373,7 +374,9 @@ def local_cluster(nodes: int = 2, cpus: int = 2, object_store_mb: int = 200, env
 
     ray = str(Path(sys.executable).with_name("ray"))
     temp_dir = tempfile.mkdtemp(prefix="kdray", dir="/tmp")  # short: Ray's socket paths must fit in 107 bytes
-    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", **(env or {})}
+    # Token authentication off, explicitly: with RAY_AUTH_MODE unset, a node enables it when ~/.ray/auth_token
+    # exists (a plain `ray.init()` anywhere on the machine writes one), and a driver may then not match.
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled", **(env or {})}
     common = ["--node-ip-address", "127.0.0.1", "--num-cpus", str(cpus), "--disable-usage-stats"]
     common += ["--object-store-memory", str(object_store_mb * 2**20)]
     # all ports in one call, so that they are distinct: Ray's gRPC servers bind with SO_REUSEPORT, and two of
@@ -391,7 +394,7 @@ def local_cluster(nodes: int = 2, cpus: int = 2, object_store_mb: int = 200, env
             proc = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
             if proc.returncode != 0:
                 raise KdedgeError(f"ray start failed: {(proc.stderr or proc.stdout).strip().splitlines()[-1]}")
-        yield {"address": address, "temp_dir": temp_dir}
+        yield {"address": address, "temp_dir": temp_dir, "env": env}  # drivers run with `env`
     finally:
         for proc in cluster_processes(temp_dir):
             with contextlib.suppress(psutil.Error):
