@@ -154,7 +154,7 @@ def main() -> None:
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     dataset = load_dataset(None)
-    result = {"benchmark": "ray-labeling", "notes": __doc__.split("\n\n", 1)[1].strip(), **record_environment()}
+    result = {"benchmark": "ray-labeling", "notes": __doc__.split("\n\n", 2)[2].strip(), **record_environment()}
     result["corpus"] = make_corpus(work / f"corpus-{args.texts}", dataset.train.texts, args.texts)
     minilm = make_teacher(work / "minilm-untrained", dataset.label_names, tiny=False)
     tiny = make_teacher(work / "tiny-untrained", dataset.label_names, tiny=True)
