@@ -367,6 +367,7 @@ def local_cluster(nodes: int = 2, cpus: int = 2, object_store_mb: int = 200, env
     other node), in a temp dir and on free ports of its own; yields {"address", "temp_dir", "env"}, kills exactly
     its processes at the end, also on error. Drivers connect with the yielded "env". For tests and benchmarks
     on one machine."""
+    import shutil
     import subprocess
     import sys
 
@@ -400,3 +401,4 @@ def local_cluster(nodes: int = 2, cpus: int = 2, object_store_mb: int = 200, env
             with contextlib.suppress(psutil.Error):
                 proc.kill()
         psutil.wait_procs(cluster_processes(temp_dir), timeout=30)
+        shutil.rmtree(temp_dir, ignore_errors=True)  # the session's logs and sockets
