@@ -204,8 +204,12 @@ def cluster_table() -> str:
     """`ray_labeling.py`: one process vs Ray on 1 and 2 local nodes, the large run, the 10M projection."""
     out = []
     for path, r in _load("ray-labeling-*.json"):
-        notes = " ".join(r["notes"].split())
-        out.append(f"From `{path.relative_to(HERE)}` ({_cpu(r)}; corpus {r['corpus']['texts']:,} texts). {notes}\n")
+        notes = " ".join(r["notes"].split("\n\n")[-1].split())  # the paragraph after the command
+        load = r["load_average_1m"]
+        out.append(
+            f"From `{path.relative_to(HERE)}` ({_cpu(r)}; corpus {r['corpus']['texts']:,} texts; 1-minute load "
+            f"average {min(load)}-{max(load)} during the runs: other jobs shared the cores). {notes}\n"
+        )
         out.append(
             "| run | texts | texts/s end to end | texts/s per actor (teacher busy) | start (s) | pool utilisation | "
             f"overhead per call of {r['runs']['tiny ray 1 node']['rows_per_call']} texts (ms) | driver peak MB | "
@@ -220,8 +224,9 @@ def cluster_table() -> str:
                 )
                 continue
             actors = run["per_actor"].values()
+            idle = f", {len(actors)} got work" if len(actors) < run["actors"] else ""
             out.append(
-                f"| {name} ({run['actors']} actors) | {run['newly_labelled']:,} | {run['texts_per_second']} | "
+                f"| {name} ({run['actors']} actors{idle}) | {run['newly_labelled']:,} | {run['texts_per_second']} | "
                 f"{', '.join(str(a['texts_per_s']) for a in actors)} | {run['start_s']} | {run['pool_utilisation']} | "
                 f"{run['overhead_per_call_ms']} | {run['driver_peak_rss_mb']} | "
                 f"{', '.join(str(round(a['peak_rss_mb'])) for a in actors)} |"

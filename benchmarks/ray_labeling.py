@@ -118,7 +118,7 @@ print(json.dumps(stats))
 
 
 def ray_run(
-    address: str, teacher: Path, corpus: Path, out: Path, form: str, actors: int, limit_files: int | None
+    cluster: dict, teacher: Path, corpus: Path, out: Path, form: str, actors: int, limit_files: int | None
 ) -> dict:
     """`kdedge label --ray` in its own process (its peak memory is the driver's)."""
     source = corpus
@@ -131,11 +131,11 @@ def ray_run(
     shutil.rmtree(out, ignore_errors=True)  # this script's own output of an earlier run: label from scratch
     stats_file = out.with_suffix(".json")
     backend, precision = form.split("-")
-    command = [sys.executable, "-m", "kdedge", "label", "--ray", address, "--teacher", str(teacher)]
+    command = [sys.executable, "-m", "kdedge", "label", "--ray", cluster["address"], "--teacher", str(teacher)]
     command += ["--corpus", str(source), "--out", str(out), "--backend", backend, "--precision", precision]
     command += ["--actors", str(actors), "--quiet", "--output", str(stats_file)]
     started = time.perf_counter()
-    subprocess.run(command, check=True)
+    subprocess.run(command, check=True, env=cluster["env"])
     stats = json.loads(stats_file.read_text())
     stats["end_to_end_s"] = round(time.perf_counter() - started, 2)  # including the CLI's start (imports)
     for key in ("versions", "machine", "created"):
@@ -154,7 +154,7 @@ def main() -> None:
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     dataset = load_dataset(None)
-    result = {"benchmark": "ray-labeling", "notes": __doc__.split("\n\n", 1)[1].strip(), **record_environment()}
+    result = {"benchmark": "ray-labeling", "notes": __doc__.split("\n\n", 2)[2].strip(), **record_environment()}
     result["corpus"] = make_corpus(work / f"corpus-{args.texts}", dataset.train.texts, args.texts)
     minilm = make_teacher(work / "minilm-untrained", dataset.label_names, tiny=False)
     tiny = make_teacher(work / "tiny-untrained", dataset.label_names, tiny=True)
@@ -184,17 +184,15 @@ def main() -> None:
     for nodes in (1, 2):
         with local_cluster(nodes=nodes, cpus=2, object_store_mb=500) as cluster:
             runs[f"minilm ray {nodes} node"] = ray_run(
-                cluster["address"], minilm, sample, work / f"out-minilm-{nodes}", form, nodes, None
+                cluster, minilm, sample, work / f"out-minilm-{nodes}", form, nodes, None
             )
             save()
             runs[f"tiny ray {nodes} node"] = ray_run(
-                cluster["address"], tiny, corpus, work / f"out-tiny-{nodes}", form, nodes, args.tiny_sample // 100_000
+                cluster, tiny, corpus, work / f"out-tiny-{nodes}", form, nodes, args.tiny_sample // 100_000
             )
             save()
             if nodes == 2:
-                runs["tiny ray 2 node large"] = ray_run(
-                    cluster["address"], tiny, corpus, work / "out-tiny-large", form, 2, None
-                )
+                runs["tiny ray 2 node large"] = ray_run(cluster, tiny, corpus, work / "out-tiny-large", form, 2, None)
                 save()
     result["projection"] = projection(runs)
     save()

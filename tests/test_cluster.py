@@ -34,7 +34,7 @@ def ray_cluster():
         "OMP_NUM_THREADS": "1",
     }
     with local_cluster(nodes=2, cpus=2, env=env) as cluster:
-        yield {**cluster, "env": {**os.environ, **env}}
+        yield cluster
 
 
 @pytest.fixture(scope="module")

@@ -205,7 +205,7 @@ def label_corpus(
     actors: int | None = None,
     threads: int = 1,
     rows_per_call: int = 1024,
-    shard_rows: int = 65536,
+    shard_rows: int = 10000,
     progress: bool = True,
     log=print,
 ) -> dict:
@@ -215,7 +215,7 @@ def label_corpus(
 
     from .teacher import Labeler
 
-    started = time.perf_counter()
+    started, job_started = time.perf_counter(), time.time()
     ray.init(address=address, logging_level="ERROR", log_to_driver=False, ignore_reinit_error=True)
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = progress
@@ -251,7 +251,6 @@ def label_corpus(
     rows_in = new = duplicates = 0
     busy = 0.0
     called, returned, calls = float("inf"), 0.0, set()
-    job_started = time.time()
 
     def flush() -> None:
         if pending["key"]:
@@ -265,7 +264,7 @@ def label_corpus(
                 calls.update(batch["called"].tolist())  # each call's start time identifies it
                 called = min(called, float(batch["called"].min()))
                 returned = max(returned, float(batch["returned"].max()))
-            rows_in += round(float(batch["rows_in"].sum()))
+            rows_in += round(float(batch["rows_in"].sum()))  # of the calls that labelled something
             busy += float(batch["busy_s"].sum())
             for actor in set(batch["actor"].tolist()):
                 mine = batch["actor"] == actor
@@ -365,8 +364,10 @@ def cluster_processes(temp_dir: str) -> list:
 @contextlib.contextmanager
 def local_cluster(nodes: int = 2, cpus: int = 2, object_store_mb: int = 200, env: dict | None = None):
     """A Ray cluster of `nodes` nodes on 127.0.0.1 (`ray start --head`, then `ray start --address` for each
-    other node), in a temp dir and on free ports of its own; yields {"address", "temp_dir"} and kills exactly
-    its processes at the end, also on error. For tests and benchmarks on one machine."""
+    other node), in a temp dir and on free ports of its own; yields {"address", "temp_dir", "env"}, kills exactly
+    its processes at the end, also on error. Drivers connect with the yielded "env". For tests and benchmarks
+    on one machine."""
+    import shutil
     import subprocess
     import sys
 
@@ -374,14 +375,19 @@ def local_cluster(nodes: int = 2, cpus: int = 2, object_store_mb: int = 200, env
 
     ray = str(Path(sys.executable).with_name("ray"))
     temp_dir = tempfile.mkdtemp(prefix="kdray", dir="/tmp")  # short: Ray's socket paths must fit in 107 bytes
-    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", **(env or {})}
+    # Token authentication off, explicitly: with RAY_AUTH_MODE unset, a node enables it when ~/.ray/auth_token
+    # exists (a plain `ray.init()` anywhere on the machine writes one), and a driver may then not match.
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled", **(env or {})}
     common = ["--node-ip-address", "127.0.0.1", "--num-cpus", str(cpus), "--disable-usage-stats"]
     common += ["--object-store-memory", str(object_store_mb * 2**20)]
-    (head_port,) = _free_ports(1)
+    # all ports in one call, so that they are distinct: Ray's gRPC servers bind with SO_REUSEPORT, and two of
+    # them sharing a port number split the connections between them (seen: "InvalidAuthToken" from the wrong one)
+    head_port, *ports = _free_ports(1 + nodes * len(_PORTS))
     address = f"127.0.0.1:{head_port}"
     try:
         for node in range(nodes):
-            command = [ray, "start", *common, *(f"--{n}={p}" for n, p in zip(_PORTS, _free_ports(len(_PORTS))))]
+            mine = ports[node * len(_PORTS) : (node + 1) * len(_PORTS)]
+            command = [ray, "start", *common, *(f"--{n}={p}" for n, p in zip(_PORTS, mine))]
             if node == 0:
                 command += ["--head", f"--port={head_port}", "--temp-dir", temp_dir, "--include-dashboard=false"]
             else:
@@ -389,9 +395,10 @@ def local_cluster(nodes: int = 2, cpus: int = 2, object_store_mb: int = 200, env
             proc = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
             if proc.returncode != 0:
                 raise KdedgeError(f"ray start failed: {(proc.stderr or proc.stdout).strip().splitlines()[-1]}")
-        yield {"address": address, "temp_dir": temp_dir}
+        yield {"address": address, "temp_dir": temp_dir, "env": env}  # drivers run with `env`
     finally:
         for proc in cluster_processes(temp_dir):
             with contextlib.suppress(psutil.Error):
                 proc.kill()
         psutil.wait_procs(cluster_processes(temp_dir), timeout=30)
+        shutil.rmtree(temp_dir, ignore_errors=True)  # the session's logs and sockets
