@@ -6,6 +6,7 @@ They are the bar a distilled student has to clear (steps 1 and 2 of the referenc
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
@@ -22,7 +23,8 @@ from .text import Vocabulary
 TFIDF_C_GRID = (1.0, 3.0, 10.0, 30.0, 100.0)
 # A saved TF-IDF model: scikit-learn objects in skops' format (no pickle: loading runs no code of the file's
 # choosing), beside a config with the label names.
-TFIDF_FORMAT, TFIDF_VERSION, TFIDF_MODEL = "kdedge-tfidf-lr", 1, "model.skops"
+TFIDF_FORMAT, TFIDF_MODEL = "kdedge-tfidf-lr", "model.skops"
+FORMAT_VERSION = 1  # of the config.json beside a saved baseline (TF-IDF, fastText)
 # The one non-scikit-learn object such a file may hold: kdedge's own word splitter, named by the vectorizer.
 TFIDF_TRUSTED = ["kdedge.text.tokenize"]
 
@@ -63,15 +65,11 @@ def tfidf_lr(
     pipeline, selection = fit_tfidf_lr(dataset, seed, progress)
     c = selection.pop("C")
     metrics = evaluate(dataset.test.labels, pipeline.predict(dataset.test.texts), dataset.label_names)
-    vectorizer, classifier = pipeline.steps[0][1], pipeline.steps[1][1]
-    params = int(classifier.coef_.size + classifier.intercept_.size)
+    vectorizer, params = pipeline.steps[0][1], tfidf_params(pipeline)
     if save:
         import skops.io
 
-        with atomic_folder(save, force=force) as tmp:
-            skops.io.dump(pipeline, tmp / TFIDF_MODEL)
-            config = {"format": TFIDF_FORMAT, "format_version": TFIDF_VERSION, "label_names": dataset.label_names}
-            (tmp / "config.json").write_text(json.dumps(config, ensure_ascii=False), encoding="utf-8")
+        _save(save, force, TFIDF_FORMAT, dataset.label_names, lambda tmp: skops.io.dump(pipeline, tmp / TFIDF_MODEL))
     return record(
         "tfidf-lr",
         dataset.describe(),
@@ -137,11 +135,8 @@ def fasttext(
         predict(model, [text])
         latencies.append(time.perf_counter() - started)
     params = int(model.get_input_matrix().size + model.get_output_matrix().size)
-    if save:
-        with atomic_folder(save, force=force) as tmp:
-            model.save_model(str(tmp / "model.bin"))  # fastText's own binary format, not a pickle
-            config = {"format": "kdedge-fasttext", "format_version": 1, "label_names": dataset.label_names}
-            (tmp / "config.json").write_text(json.dumps(config, ensure_ascii=False), encoding="utf-8")
+    if save:  # fastText's own binary format, not a pickle
+        _save(save, force, "kdedge-fasttext", dataset.label_names, lambda tmp: model.save_model(str(tmp / "model.bin")))
     return record(
         "fasttext",
         dataset.describe(),
@@ -156,6 +151,20 @@ def fasttext(
     )
 
 
+def _save(path: str | Path, force: bool, kind: str, label_names: list[str], write: Callable[[Path], None]) -> None:
+    """A baseline's folder: its model file (written by `write`) and a config with its format and label names."""
+    with atomic_folder(path, force=force) as tmp:
+        write(tmp)
+        config = {"format": kind, "format_version": FORMAT_VERSION, "label_names": label_names}
+        (tmp / "config.json").write_text(json.dumps(config, ensure_ascii=False), encoding="utf-8")
+
+
+def tfidf_params(pipeline) -> int:
+    """Parameters of a TF-IDF + LR pipeline: the classifier's weights and biases."""
+    classifier = pipeline.steps[-1][1]
+    return int(classifier.coef_.size + classifier.intercept_.size)
+
+
 def load_tfidf(path: str | Path):
     """(pipeline, label names) of a TF-IDF model saved by `tfidf_lr`; anything else is refused in one line."""
     import skops.io
@@ -163,8 +172,8 @@ def load_tfidf(path: str | Path):
     path = Path(path)
     try:
         config = json.loads((path / "config.json").read_text(encoding="utf-8"))
-        if config.get("format") != TFIDF_FORMAT or config.get("format_version") != TFIDF_VERSION:
-            raise BundleError(f"{path}: not a {TFIDF_FORMAT} v{TFIDF_VERSION} model")
+        if config.get("format") != TFIDF_FORMAT or config.get("format_version") != FORMAT_VERSION:
+            raise BundleError(f"{path}: not a {TFIDF_FORMAT} v{FORMAT_VERSION} model")
         untrusted = set(skops.io.get_untrusted_types(file=path / TFIDF_MODEL)) - set(TFIDF_TRUSTED)
         if untrusted:
             raise BundleError(f"{path}: {TFIDF_MODEL} holds types kdedge does not load: {', '.join(sorted(untrusted))}")

@@ -135,12 +135,10 @@ def _load(variant: Variant, threads: int) -> tuple[Callable, Callable | None, li
         tokenize = lambda texts: teacher.tokenizer(list(texts), truncation=True, max_length=teacher.max_length)  # noqa: E731
         return (lambda texts: teacher.logits(texts).argmax(1)), tokenize, teacher.label_names, params
     if variant.kind == "tfidf":
-        from .baselines import load_tfidf
+        from .baselines import load_tfidf, tfidf_params
 
         pipeline, label_names = load_tfidf(variant.path)
-        classifier = pipeline.steps[-1][1]
-        params = int(classifier.coef_.size + classifier.intercept_.size)
-        return pipeline.predict, pipeline.steps[0][1].transform, label_names, params
+        return pipeline.predict, pipeline.steps[0][1].transform, label_names, tfidf_params(pipeline)
     raise ValueError(f"unknown variant kind {variant.kind!r}")
 
 
