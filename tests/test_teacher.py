@@ -154,7 +154,7 @@ def test_lr_auto_records_every_candidate_and_keeps_the_best_on_validation(tiny_t
         result = fine_tune(
             dataset,
             str(tiny_teacher),
-            tmp_path / "t",
+            tmp_path / f"t{candidates[0]}",  # a folder each: an existing one is not replaced
             epochs=1,
             lr="auto",
             lr_candidates=candidates,

@@ -449,6 +449,7 @@ def fine_tune(
         probes = []
         for candidate in lr_candidates:
             model.load_state_dict(initial)
+            torch.manual_seed(seed)  # the same dropout masks for every candidate, whatever its turn
             history, _, _ = _train(
                 teacher, dataset, lengths, candidate, 1, None, max_steps=probe_steps, desc=f"lr {candidate:g}", **common
             )
@@ -464,6 +465,7 @@ def fine_tune(
         if progress:
             tqdm.write(f"learning rate {lr:g} chosen on validation")
         model.load_state_dict(initial)
+        torch.manual_seed(seed)
     elif isinstance(lr, str):
         raise KdedgeError(f"learning rate must be a number or 'auto', not {lr!r}")
     history, best, best_state = _train(teacher, dataset, lengths, float(lr), epochs, patience, **common)
