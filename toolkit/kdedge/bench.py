@@ -383,6 +383,8 @@ def _baseline_paths(data: str, work: Path, log) -> list[str]:
 
 def table(result: dict) -> str:
     """The markdown table of a benchmark result."""
+    from .evaluate import wilson_interval
+
     head = (
         "| model / runtime | params | size | test acc % | macro-F1 % | p50 us | p90 us | p99 us | tokenize p50 us "
         "| texts/s @64 | texts/s @1024 | peak RSS MB |\n|" + "---|" * 12
@@ -394,8 +396,8 @@ def table(result: dict) -> str:
             lines.append(f"| {name} | failed: {row['error']} |" + " |" * 10)
             continue
         if row["accuracy"] is not None:
-            low, high = row.get("accuracy_ci95") or (None, None)
-            interval = f" ({100 * low:.1f}-{100 * high:.1f})" if low is not None else ""
+            low, high = row.get("accuracy_ci95") or wilson_interval(row["accuracy"], result["texts_evaluated"])
+            interval = f" ({100 * low:.1f}-{100 * high:.1f})"
             accuracy, f1 = f"{100 * row['accuracy']:.2f}{interval}", f"{100 * row['macro_f1']:.2f}"
         else:
             published = row["published_accuracy"]
@@ -468,7 +470,7 @@ def targets(rows: list[dict], labels: list[int] | None = None) -> list[str]:
     )
     if teacher and student["accuracy"] is not None:
         gap = 100 * (teacher["accuracy"] - student["accuracy"])
-        paired = ""
+        paired = "; no paired test: this run kept no per-text predictions, so the difference may be noise"
         if labels and student.get("predictions") and teacher.get("predictions"):
             from .evaluate import mcnemar
 
