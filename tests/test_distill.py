@@ -241,8 +241,9 @@ def test_teacher_init_starts_from_teacher_vectors_and_caches_them(tiny_teacher, 
 
 def test_distill_streams_a_folder_of_corpus_shards(tiny_teacher, emotion_small, tmp_path, monkeypatch):
     """Corpus soft labels in Parquet shards (what `kdedge label --ray` writes) join the transfer set, minus
-    held-out texts, and are read from disk one shard at a time, every epoch."""
+    held-out texts and their near-duplicates, and are read from disk one shard at a time, every epoch."""
     from conftest import EMOTION, read_jsonl
+    from kdedge.augment import near_duplicates
     from kdedge.softlabels import ShardFolder, canonical, text_key
     from kdedge.teacher import Labeler
 
@@ -250,6 +251,8 @@ def test_distill_streams_a_folder_of_corpus_shards(tiny_teacher, emotion_small, 
     teacher = Labeler(tiny_teacher, "torch-fp32")
     corpus = [canonical(r["text"]) for r in read_jsonl(EMOTION / "train.jsonl", 5000)[2000:]]
     corpus.append(canonical(dataset.test.texts[0]))  # a held-out text: must not be trained on
+    long = next(t for t in dataset.validation.texts if len(set(t.split())) >= 8)
+    corpus.append(canonical(long + " indeed"))  # a near-duplicate of one: neither
     corpus = list(dict.fromkeys(corpus))
     shards = ShardFolder(tmp_path / "shards", teacher.fingerprint, teacher.label_names, teacher.form)
     for start in range(0, len(corpus), 1000):
@@ -263,7 +266,9 @@ def test_distill_streams_a_folder_of_corpus_shards(tiny_teacher, emotion_small, 
         dataset, tmp_path / "s", tiny_teacher, config, shards=tmp_path / "shards", progress=False, log=lambda m: None
     )
     stats = result["transfer_set"]
-    assert stats["corpus_texts"] == len(corpus) - 1 and stats["removed_as_validation_or_test"] >= 1
+    near = near_duplicates(corpus, dataset.validation.texts + dataset.test.texts)
+    assert len(corpus) - 1 in near and stats["removed_as_validation_or_test"] >= 1
+    assert stats["corpus_texts"] == len(corpus) - len(near)  # the held-out text itself is one of them
     assert result["transfer_set_size"] == stats["train_texts"] + stats["corpus_texts"]
     assert result["corpus_form"] == "torch-fp32"
     assert len(reads) == len(shards.shards()) * (1 + 2)  # the vocabulary pass, then once per epoch

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .augment import NEAR_DUPLICATE, Augmenter, leak_key, near_duplicates, remove_leaks
+from .augment import NEAR_DUPLICATE, Augmenter, NearDuplicates, leak_key, near_duplicates, remove_leaks
 from .compare import compare_with_tfidf
 from .data import TextDataset, read_texts
 from .errors import KdedgeError
@@ -121,32 +121,46 @@ def transfer_set(
 class ShardCorpus:
     """A corpus's soft labels in a shard folder (`kdedge label --ray`), read shard by shard as training goes:
     memory holds one shard, whatever the corpus size. Texts that occur in validation or test, or already in
-    the in-memory transfer set, are dropped as they are read."""
+    the in-memory transfer set, are dropped as they are read, and so are near-duplicates of validation or test
+    texts unless `drop_near_duplicates` is off (they are counted either way, as in `transfer_set`)."""
 
-    def __init__(self, folder: str | Path, teacher_id: str | None, held_out: list[str], in_memory: list[str]) -> None:
+    def __init__(
+        self,
+        folder: str | Path,
+        teacher_id: str | None,
+        held_out: list[str],
+        in_memory: list[str],
+        drop_near_duplicates: bool = True,
+    ) -> None:
         self.folder = ShardFolder.open_existing(folder)
         if teacher_id and self.folder.identity["teacher"] != teacher_id:
             raise KdedgeError(f"{folder}: soft labels of teacher {self.folder.identity['teacher']}, not {teacher_id}")
         self.held_out = {leak_key(t) for t in held_out}
         self.in_memory = {leak_key(t) for t in in_memory}
+        self.near = NearDuplicates(held_out)
+        self.drop_near_duplicates = drop_near_duplicates
         self.shards = self.folder.shards()
-        self.kept = self.removed_as_held_out = 0
+        self.kept = self.removed_as_held_out = self.near_duplicates = 0
 
     def read(self, shard: Path) -> tuple[list[str], np.ndarray]:
         return self._filter(*self.folder.read(shard))[:2]
 
-    def _filter(self, texts: list[str], logits: np.ndarray) -> tuple[list[str], np.ndarray, int]:
+    def _filter(self, texts: list[str], logits: np.ndarray) -> tuple[list[str], np.ndarray, int, int]:
         keys = [leak_key(t) for t in texts]
         keep = [i for i, k in enumerate(keys) if k not in self.held_out and k not in self.in_memory]
-        return [texts[i] for i in keep], logits[keep], sum(k in self.held_out for k in keys)
+        near = set(self.near.find([texts[i] for i in keep]))
+        kept = [i for n, i in enumerate(keep) if not (self.drop_near_duplicates and n in near)]
+        return [texts[i] for i in kept], logits[kept], sum(k in self.held_out for k in keys), len(near)
 
     def count(self) -> Iterator[str]:
-        """One pass over the kept texts (for the vocabulary), counting them and the held-out texts dropped."""
-        self.kept = self.removed_as_held_out = 0
+        """One pass over the kept texts (for the vocabulary), counting them, the held-out texts and the
+        near-duplicates of held-out texts dropped."""
+        self.kept = self.removed_as_held_out = self.near_duplicates = 0
         for shard in self.shards:
-            kept, _, leaked = self._filter(*self.folder.read(shard))
+            kept, _, leaked, near = self._filter(*self.folder.read(shard))
             self.kept += len(kept)
             self.removed_as_held_out += leaked
+            self.near_duplicates += near
             yield from kept
 
 
@@ -215,7 +229,7 @@ def distill(
         f"{stats['near_duplicates_of_validation_or_test']:,} near-duplicates of them dropped)"
     )
     held_out = dataset.validation.texts + dataset.test.texts
-    corpus = ShardCorpus(shards, teacher_id, held_out, texts) if shards else None
+    corpus = ShardCorpus(shards, teacher_id, held_out, texts, drop_near_duplicates) if shards else None
     labeling = label_texts(
         cache, texts + held_out, lambda chunk: lazy.get().logits(chunk, bf16=bf16), progress=progress
     )
@@ -262,6 +276,7 @@ def distill(
     if corpus:
         stats["corpus_texts"] = corpus.kept
         stats["removed_as_validation_or_test"] += corpus.removed_as_held_out
+        stats["near_duplicates_of_validation_or_test"] += corpus.near_duplicates
         stats["transfer_set_size"] += corpus.kept
     test_logits = student.logits(dataset.test.texts)
     metrics = evaluate(dataset.test.labels, test_logits.argmax(1), dataset.label_names)
