@@ -239,19 +239,16 @@ def distill(
     # said before the student trains: a teacher no better than a linear model makes a student that is no better
     comparison = compare_with_tfidf(dataset, teacher_val, config.seed)
     log(comparison["message"])
-    reference = {
-        "name": "tfidf-lr (gold labels)",
-        "kind": "reference",
-        "params": comparison["baseline_params"],
-        "val_accuracy": comparison["baseline_accuracy"],
-    }
 
     def vectors(words: list[str]) -> np.ndarray:
         return cached_word_vectors(cache, words, lambda todo: lazy.get().word_vectors(todo, bf16=bf16))
 
     choice = None
     if config.architecture == "auto":
+        from .frontier import gold_references
+
         order = word_order_sensitivity(cache, lambda chunk: lazy.get().logits(chunk, bf16=bf16), dataset, config.seed)
+        references = gold_references(dataset, comparison, config.seed, progress)
         student, training, choice = choose_student(
             dataset,
             texts,
@@ -263,7 +260,7 @@ def distill(
             log,
             vectors,
             budget,
-            [reference],
+            references,
             corpus,
         )
         if frontier_plot:
