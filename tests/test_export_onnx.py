@@ -43,4 +43,5 @@ def test_full_int8_keeps_the_answers_of_max_pooling_students(tmp_path):
         calibration = [vocab.encode([t]) for t in texts[:300]]
         held = texts[1000:]
         info = export_openvino(path, tmp_path / architecture, calibration, (vocab.encode(held), student.logits(held)))
-        assert info["full_int8_validation_agreement"] >= 0.8, (architecture, info)  # untrained: close logits, fragile argmaxes
+        # untrained: close logits, so argmaxes are fragile; the -1e4 masking gave 0%
+        assert info["full_int8_validation_agreement"] >= 0.8, (architecture, info)
