@@ -554,12 +554,6 @@ def export(student_dir, out, web, data, text_column, label_column, int8, force, 
         return
     if not int8:
         raise click.UsageError("student bundles always hold fp32 and int8 variants; --no-int8 is for teachers")
-    if quiet:
-        import logging
-
-        import nncf
-
-        nncf.set_log_level(logging.WARNING)  # NNCF logs its compression statistics as INFO tables
     dataset = load_data(data, text_column, label_column, quiet)
     manifest = export_student(student_dir, out, dataset, force=force, log=log)
     sizes = {name: (Path(out) / name).stat().st_size for name in manifest["files"]}

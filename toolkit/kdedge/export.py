@@ -9,6 +9,7 @@ the torch student) and a model card. It is built in a temporary folder and renam
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -174,6 +175,9 @@ def export_openvino(onnx_path: Path, folder: Path, calibration_ids: list[np.ndar
     from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters
     from nncf.quantization.range_estimator import RangeEstimatorParametersSet
 
+    # NNCF logs its compression statistics as INFO tables with progress bars; what export kept is said by the
+    # caller, in one line
+    nncf.set_log_level(logging.WARNING)
     folder.mkdir(parents=True, exist_ok=True)
     model = ov.convert_model(str(onnx_path))
     ov.save_model(model, str(folder / "model.xml"), compress_to_fp16=False)
