@@ -100,7 +100,21 @@ def test_near_duplicates_are_exact_jaccard():
     assert near_duplicates(texts, held, threshold=0.9) == [1]
 
 
-def test_end_to_end_distill_with_a_tiny_teacher(tiny_teacher, emotion_small, tmp_path):
+def test_auto_augmentation_gives_small_datasets_the_most_copies():
+    from kdedge.augment import AUGMENT_MAX, AUGMENT_TARGET, auto_copies
+
+    assert auto_copies(100) == AUGMENT_MAX and auto_copies(AUGMENT_TARGET // 8) == 8
+    assert auto_copies(AUGMENT_TARGET // 2) == 2 and auto_copies(10 * AUGMENT_TARGET) == 0
+    sizes = [100, 5_000, 16_000, 67_000, 1_000_000]
+    copies = [auto_copies(n) for n in sizes]
+    assert copies == sorted(copies, reverse=True)
+    assert all(n * c <= AUGMENT_TARGET * 1.1 for n, c in zip(sizes, copies) if c < AUGMENT_MAX)
+
+
+def test_end_to_end_distill_with_a_tiny_teacher(tiny_teacher, emotion_small, tmp_path, monkeypatch):
+    import kdedge.augment
+
+    monkeypatch.setattr(kdedge.augment, "AUGMENT_TARGET", 2000)  # one copy per train text: "auto" at test scale
     dataset = load_dataset(str(emotion_small))
     unlabeled = tmp_path / "extra.txt"
     unlabeled.write_text("i feel wonderful today\n" + dataset.test.texts[0] + "\n", encoding="utf-8")
@@ -111,10 +125,10 @@ def test_end_to_end_distill_with_a_tiny_teacher(tiny_teacher, emotion_small, tmp
         tiny_teacher,
         config,
         unlabeled=unlabeled,
-        augment=1,
         progress=False,
         log=lambda m: None,
     )
+    assert result["augment"] == 1 and result["augment_choice"].startswith("auto")
     assert result["transfer_set"]["unlabeled_texts"] == 1  # the test text was removed
     assert result["transfer_set"]["augmented_texts"] > 1000
     for key in ("teacher_accuracy", "agreement_with_teacher", "transfer_set_size", "accuracy", "macro_f1"):
@@ -145,7 +159,7 @@ def test_end_to_end_distill_with_a_tiny_teacher(tiny_teacher, emotion_small, tmp
 def test_auto_measures_word_order_and_explains_its_choice(tiny_teacher, emotion_small, tmp_path):
     dataset = load_dataset(str(emotion_small))
     config = StudentConfig(architecture="auto", epochs=2, lr=0.01, vocab_size=1000)
-    result = distill(dataset, tmp_path / "student", tiny_teacher, config, progress=False, log=lambda m: None)
+    result = distill(dataset, tmp_path / "student", tiny_teacher, config, augment=0, progress=False, log=lambda m: None)
     choice = result["student_choice"]
     assert 0.0 <= choice["word_order"]["changed_share"] <= 1.0
     assert choice["candidates"][0]["architecture"] == "mlp"
@@ -167,6 +181,7 @@ def test_auto_walks_the_frontier_within_its_budget(tiny_teacher, emotion_small, 
         tmp_path / "a",
         tiny_teacher,
         config,
+        augment=0,
         progress=False,
         log=lambda m: None,
         budget=Budget(tolerance=1.0),
@@ -187,6 +202,7 @@ def test_auto_walks_the_frontier_within_its_budget(tiny_teacher, emotion_small, 
         tmp_path / "b",
         tiny_teacher,
         config,
+        augment=0,
         progress=False,
         log=lambda m: None,
         budget=Budget(tolerance=-1.0, max_params=60_000),
@@ -200,6 +216,7 @@ def test_auto_walks_the_frontier_within_its_budget(tiny_teacher, emotion_small, 
             tmp_path / "c",
             tiny_teacher,
             config,
+            augment=0,
             progress=False,
             log=lambda m: None,
             budget=Budget(max_params=10),
@@ -227,7 +244,7 @@ def test_teacher_init_starts_from_teacher_vectors_and_caches_them(tiny_teacher, 
     config = StudentConfig(epochs=1, lr=0.0, vocab_size=500, init="teacher")  # lr 0: the weights stay the init
     soft = tmp_path / "soft.npz"
     first = distill(
-        dataset, tmp_path / "s1", tiny_teacher, config, soft_labels=soft, progress=False, log=lambda m: None
+        dataset, tmp_path / "s1", tiny_teacher, config, soft_labels=soft, augment=0, progress=False, log=lambda m: None
     )
     student = Student.from_pretrained(tmp_path / "s1")
     words = [token.removeprefix("##") for token in student.vocab.tokens[2:]]  # a piece read as a word
@@ -235,7 +252,9 @@ def test_teacher_init_starts_from_teacher_vectors_and_caches_them(tiny_teacher, 
     rows = student.model.embedding.weight.detach().numpy()[2 : 2 + len(words)]
     assert rows == pytest.approx(expected, abs=1e-4)
     # the vectors travel in the soft-label file: the same student without the teacher's weights
-    again = distill(dataset, tmp_path / "s2", None, config, soft_labels=soft, progress=False, log=lambda m: None)
+    again = distill(
+        dataset, tmp_path / "s2", None, config, soft_labels=soft, augment=0, progress=False, log=lambda m: None
+    )
     assert again["student"]["init"] == first["student"]["init"] == "teacher"
     second = Student.from_pretrained(tmp_path / "s2").model.embedding.weight.detach().numpy()
     assert np.array_equal(second, student.model.embedding.weight.detach().numpy())
@@ -265,7 +284,14 @@ def test_distill_streams_a_folder_of_corpus_shards(tiny_teacher, emotion_small, 
     monkeypatch.setattr(ShardFolder, "read", lambda self, shard: reads.append(shard) or original(self, shard))
     config = StudentConfig(epochs=2, patience=5, lr=0.02, vocab_size=1000)
     result = distill(
-        dataset, tmp_path / "s", tiny_teacher, config, shards=tmp_path / "shards", progress=False, log=lambda m: None
+        dataset,
+        tmp_path / "s",
+        tiny_teacher,
+        config,
+        shards=tmp_path / "shards",
+        augment=0,
+        progress=False,
+        log=lambda m: None,
     )
     stats = result["transfer_set"]
     near = near_duplicates(corpus, dataset.validation.texts + dataset.test.texts)
@@ -278,4 +304,4 @@ def test_distill_streams_a_folder_of_corpus_shards(tiny_teacher, emotion_small, 
     other = ShardFolder(tmp_path / "other", "another-teacher", teacher.label_names, teacher.form)
     other.write(np.array([1]), ["x"], np.zeros((1, 6)))
     with pytest.raises(KdedgeError, match="not " + teacher.fingerprint):
-        distill(dataset, tmp_path / "s2", tiny_teacher, config, shards=tmp_path / "other", progress=False)
+        distill(dataset, tmp_path / "s2", tiny_teacher, config, shards=tmp_path / "other", augment=0, progress=False)

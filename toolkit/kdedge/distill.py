@@ -19,7 +19,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .augment import NEAR_DUPLICATE, Augmenter, NearDuplicates, leak_key, near_duplicates, remove_leaks
+from .augment import (
+    NEAR_DUPLICATE,
+    Augmenter,
+    NearDuplicates,
+    auto_copies,
+    leak_key,
+    near_duplicates,
+    remove_leaks,
+)
 from .compare import compare_with_tfidf
 from .data import TextDataset, read_texts
 from .errors import KdedgeError
@@ -187,7 +195,7 @@ def distill(
     teacher_dir: str | Path | None = None,
     config: StudentConfig | None = None,
     unlabeled: str | Path | None = None,
-    augment: int = 0,
+    augment: int | str = "auto",
     soft_labels: str | Path | None = None,
     bf16: bool = False,
     progress: bool = True,
@@ -206,6 +214,8 @@ def distill(
     config = config or StudentConfig()
     check_new(out, force)
     started = time.perf_counter()
+    augment_choice = "auto: by training split size" if augment == "auto" else "given"
+    augment = auto_copies(len(dataset.train)) if augment == "auto" else int(augment)
     if teacher_dir is None and soft_labels is None:
         teacher_dir = _ensure_default_teacher(dataset, progress, log)
     lazy = _LazyTeacher(Path(teacher_dir) if teacher_dir else None)
@@ -224,7 +234,8 @@ def distill(
     texts, stats = transfer_set(dataset, extra_texts, augment, replacements, AUGMENT_SEED, drop_near_duplicates)
     log(
         f"transfer set: {stats['transfer_set_size']:,} texts ({stats['train_texts']:,} train, "
-        f"{stats['unlabeled_texts']:,} unlabeled, {stats['augmented_texts']:,} augmented; "
+        f"{stats['unlabeled_texts']:,} unlabeled, {stats['augmented_texts']:,} augmented, {augment} per train text"
+        f"{' (auto)' if augment_choice != 'given' else ''}; "
         f"{stats['removed_as_validation_or_test']:,} removed as validation/test texts, "
         f"{stats['near_duplicates_of_validation_or_test']:,} near-duplicates of them dropped)"
     )
@@ -304,6 +315,7 @@ def distill(
         transfer_set_size=stats["transfer_set_size"],
         transfer_set=stats,
         augment=augment,
+        augment_choice=augment_choice,
         augment_seed=AUGMENT_SEED,
         unlabeled=str(unlabeled) if unlabeled else None,
         soft_labels=str(cache_path),
