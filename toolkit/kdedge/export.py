@@ -18,6 +18,7 @@ from . import conformance
 from .data import TextDataset
 from .errors import KdedgeError
 from .evaluate import evaluate
+from .graph import simplify
 from .results import atomic_folder, versions
 from .runtime import BUNDLE_FORMAT, BUNDLE_VERSION, MODEL_FILES, TextClassifier, sha256_file
 from .students import Student
@@ -237,10 +238,18 @@ def export_student(
         export_onnx(
             student.model, torch.from_numpy(student.vocab.encode(texts[:4])), tmp / MODEL_FILES["onnxruntime", "fp32"]
         )
+        val_ids = student.vocab.encode(dataset.validation.texts)
+        log("simplifying the ONNX graph")
+        # checked on the validation split as one padded batch and on single texts, as the runtime runs them
+        graph = simplify(tmp / MODEL_FILES["onnxruntime", "fp32"], [val_ids, *calibration[:50]])
+        log(
+            f"  {graph['exported_nodes']} -> {graph['nodes']} nodes"
+            if graph["simplified"]
+            else f"  kept the exported graph ({graph['why']})"
+        )
         log("quantizing ONNX int8")
         ops = quantize_onnx(tmp / "model.onnx", tmp / MODEL_FILES["onnxruntime", "int8"])
         log("converting to OpenVINO fp32 and int8 (NNCF)")
-        val_ids = student.vocab.encode(dataset.validation.texts)
         openvino_int8 = export_openvino(
             tmp / "model.onnx", tmp / "openvino", calibration, (val_ids, student.logits(dataset.validation.texts))
         )
@@ -261,6 +270,7 @@ def export_student(
                 "options": student.options,
                 "params": student.params,
             },
+            "onnx_graph": graph,
             "onnx_int8_ops": ops,
             "openvino_int8": openvino_int8,
             "versions": versions(),
