@@ -7,11 +7,13 @@ import shutil
 import numpy as np
 import pytest
 
-from kdedge import fused
+from kdedge import conformance, fused
 from kdedge.data import load_dataset
 from kdedge.errors import KdedgeError
 from kdedge.export import export_student
 from kdedge.runtime import TextClassifier, read_manifest
+from kdedge.text import sanitize
+from test_shipped import SHIPPED
 
 pytest.importorskip("openvino_tokenizers")
 
@@ -44,3 +46,10 @@ def test_a_fused_model_that_tokenizes_differently_is_refused(tmp_path, bundle, m
     with pytest.raises(KdedgeError, match=r"does not conform: [1-9]"):
         fused.export_fused(copy, read_manifest(copy)["max_length"])
     assert not (copy / fused.FUSED_FILE).exists()
+
+
+@pytest.mark.parametrize("bundle", [p for p in SHIPPED if "fused" in read_manifest(p)], ids=lambda p: p.name)
+def test_shipped_fused_model_reproduces_the_conformance_logits(bundle):
+    vectors = conformance.load(bundle / conformance.CONFORMANCE_FILE)
+    logits = _run_fused(bundle, [sanitize(text) for text in vectors["texts"]])
+    assert np.abs(logits - np.asarray(vectors["logits"]["openvino/int8"])).max() <= vectors["logit_tolerance"]
