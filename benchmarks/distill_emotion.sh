@@ -14,9 +14,9 @@ run() {  # NAME ARGS...
   $KDEDGE distill --soft-labels $SOFT "$@" --threads 1 --out runs/students/$name \
     --output benchmarks/results/distill/$name.json --quiet
 }
-run final-none
+run final-none --augment 0
 run final-aug8 --augment 8
-run final-unlabeled --unlabeled $UNL
+run final-unlabeled --augment 0 --unlabeled $UNL
 run final-aug8-unlabeled --augment 8 --unlabeled $UNL
 # The same student on the gold labels alone: what the architecture does without the teacher.
 $KDEDGE baseline gold-mlp --output benchmarks/results/baseline-gold-mlp-emotion.json --quiet

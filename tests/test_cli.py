@@ -40,7 +40,18 @@ def test_help_lists_the_commands():
 
 def test_distill_command_records_its_threads(tiny_teacher, emotion_small, tmp_path):
     out = tmp_path / "result.json"
-    args = ["--data", str(emotion_small), "--teacher", str(tiny_teacher), "--epochs", "1", "--vocab-size", "500"]
+    args = [
+        "--data",
+        str(emotion_small),
+        "--teacher",
+        str(tiny_teacher),
+        "--epochs",
+        "1",
+        "--vocab-size",
+        "500",
+        "--augment",
+        "0",
+    ]
     proc = kdedge("distill", *args, "--threads", "1", "--out", str(tmp_path / "s"), "--output", str(out), "--quiet")
     assert proc.returncode == 0, proc.stderr
     result = json.loads(out.read_text())

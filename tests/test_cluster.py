@@ -187,6 +187,7 @@ def test_distill_labels_on_ray_then_trains_from_the_shards(ray_cluster, tiny_tea
     out = tmp_path / "result.json"
     args = ["distill", "--ray", ray_cluster["address"], "--teacher", str(tiny_teacher), "--corpus", str(corpus)]
     args += ["--shards", str(tmp_path / "shards"), "--data", str(emotion_small), "--epochs", "1", "--no-bf16"]
+    args += ["--augment", "0"]
     args += ["--vocab-size", "500", "--out", str(tmp_path / "student"), "--output", str(out), "--quiet"]
     env = {**ray_cluster["env"], "KDEDGE_CACHE": str(tmp_path / "cache")}  # where an ONNX export would go
     proc = subprocess.run([sys.executable, "-m", "kdedge", *args], env=env, capture_output=True, text=True)

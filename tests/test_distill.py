@@ -100,7 +100,21 @@ def test_near_duplicates_are_exact_jaccard():
     assert near_duplicates(texts, held, threshold=0.9) == [1]
 
 
-def test_end_to_end_distill_with_a_tiny_teacher(tiny_teacher, emotion_small, tmp_path):
+def test_auto_augmentation_gives_small_datasets_the_most_copies():
+    from kdedge.augment import AUGMENT_MAX, AUGMENT_TARGET, auto_copies
+
+    assert auto_copies(100) == AUGMENT_MAX and auto_copies(AUGMENT_TARGET // 8) == 8
+    assert auto_copies(AUGMENT_TARGET // 2) == 2 and auto_copies(10 * AUGMENT_TARGET) == 0
+    sizes = [100, 5_000, 16_000, 67_000, 1_000_000]
+    copies = [auto_copies(n) for n in sizes]
+    assert copies == sorted(copies, reverse=True)
+    assert all(n * c <= AUGMENT_TARGET * 1.1 for n, c in zip(sizes, copies) if c < AUGMENT_MAX)
+
+
+def test_end_to_end_distill_with_a_tiny_teacher(tiny_teacher, emotion_small, tmp_path, monkeypatch):
+    import kdedge.augment
+
+    monkeypatch.setattr(kdedge.augment, "AUGMENT_TARGET", 2000)  # one copy per train text: "auto" at test scale
     dataset = load_dataset(str(emotion_small))
     unlabeled = tmp_path / "extra.txt"
     unlabeled.write_text("i feel wonderful today\n" + dataset.test.texts[0] + "\n", encoding="utf-8")
@@ -111,10 +125,10 @@ def test_end_to_end_distill_with_a_tiny_teacher(tiny_teacher, emotion_small, tmp
         tiny_teacher,
         config,
         unlabeled=unlabeled,
-        augment=1,
         progress=False,
         log=lambda m: None,
     )
+    assert result["augment"] == 1 and result["augment_choice"].startswith("auto")
     assert result["transfer_set"]["unlabeled_texts"] == 1  # the test text was removed
     assert result["transfer_set"]["augmented_texts"] > 1000
     for key in ("teacher_accuracy", "agreement_with_teacher", "transfer_set_size", "accuracy", "macro_f1"):
@@ -145,7 +159,7 @@ def test_end_to_end_distill_with_a_tiny_teacher(tiny_teacher, emotion_small, tmp
 def test_auto_measures_word_order_and_explains_its_choice(tiny_teacher, emotion_small, tmp_path):
     dataset = load_dataset(str(emotion_small))
     config = StudentConfig(architecture="auto", epochs=2, lr=0.01, vocab_size=1000)
-    result = distill(dataset, tmp_path / "student", tiny_teacher, config, progress=False, log=lambda m: None)
+    result = distill(dataset, tmp_path / "student", tiny_teacher, config, augment=0, progress=False, log=lambda m: None)
     choice = result["student_choice"]
     assert 0.0 <= choice["word_order"]["changed_share"] <= 1.0
     assert choice["candidates"][0]["architecture"] == "mlp"
@@ -167,6 +181,7 @@ def test_auto_walks_the_frontier_within_its_budget(tiny_teacher, emotion_small, 
         tmp_path / "a",
         tiny_teacher,
         config,
+        augment=0,
         progress=False,
         log=lambda m: None,
         budget=Budget(tolerance=1.0),
@@ -177,7 +192,9 @@ def test_auto_walks_the_frontier_within_its_budget(tiny_teacher, emotion_small, 
     assert choice["candidates"][0]["latency_us"] > 0 and (tmp_path / "frontier.png").stat().st_size > 10_000
     points = choice["frontier"]["points"]
     assert [p["chosen"] for p in points if p["kind"] == "student"] == [True]
-    assert [p["name"] for p in points if p["kind"] == "reference"] == ["tfidf-lr (gold labels)"]
+    references = [p for p in points if p["kind"] == "reference"]
+    assert [p["name"] for p in references] == ["tfidf-lr (gold labels)", "fasttext (gold labels)"]
+    assert all(p["latency_us"] > 0 and p["params"] > 0 and 0 < p["val_accuracy"] <= 1 for p in references)
     # no student can be 100 points above the teacher, so every candidate is tried; a parameter cap between cnn
     # (57K) and bilstm (99K) skips bilstm before training
     capped = distill(
@@ -185,6 +202,7 @@ def test_auto_walks_the_frontier_within_its_budget(tiny_teacher, emotion_small, 
         tmp_path / "b",
         tiny_teacher,
         config,
+        augment=0,
         progress=False,
         log=lambda m: None,
         budget=Budget(tolerance=-1.0, max_params=60_000),
@@ -198,6 +216,7 @@ def test_auto_walks_the_frontier_within_its_budget(tiny_teacher, emotion_small, 
             tmp_path / "c",
             tiny_teacher,
             config,
+            augment=0,
             progress=False,
             log=lambda m: None,
             budget=Budget(max_params=10),
@@ -225,7 +244,7 @@ def test_teacher_init_starts_from_teacher_vectors_and_caches_them(tiny_teacher, 
     config = StudentConfig(epochs=1, lr=0.0, vocab_size=500, init="teacher")  # lr 0: the weights stay the init
     soft = tmp_path / "soft.npz"
     first = distill(
-        dataset, tmp_path / "s1", tiny_teacher, config, soft_labels=soft, progress=False, log=lambda m: None
+        dataset, tmp_path / "s1", tiny_teacher, config, soft_labels=soft, augment=0, progress=False, log=lambda m: None
     )
     student = Student.from_pretrained(tmp_path / "s1")
     words = [token.removeprefix("##") for token in student.vocab.tokens[2:]]  # a piece read as a word
@@ -233,7 +252,9 @@ def test_teacher_init_starts_from_teacher_vectors_and_caches_them(tiny_teacher, 
     rows = student.model.embedding.weight.detach().numpy()[2 : 2 + len(words)]
     assert rows == pytest.approx(expected, abs=1e-4)
     # the vectors travel in the soft-label file: the same student without the teacher's weights
-    again = distill(dataset, tmp_path / "s2", None, config, soft_labels=soft, progress=False, log=lambda m: None)
+    again = distill(
+        dataset, tmp_path / "s2", None, config, soft_labels=soft, augment=0, progress=False, log=lambda m: None
+    )
     assert again["student"]["init"] == first["student"]["init"] == "teacher"
     second = Student.from_pretrained(tmp_path / "s2").model.embedding.weight.detach().numpy()
     assert np.array_equal(second, student.model.embedding.weight.detach().numpy())
@@ -241,8 +262,9 @@ def test_teacher_init_starts_from_teacher_vectors_and_caches_them(tiny_teacher, 
 
 def test_distill_streams_a_folder_of_corpus_shards(tiny_teacher, emotion_small, tmp_path, monkeypatch):
     """Corpus soft labels in Parquet shards (what `kdedge label --ray` writes) join the transfer set, minus
-    held-out texts, and are read from disk one shard at a time, every epoch."""
+    held-out texts and their near-duplicates, and are read from disk one shard at a time, every epoch."""
     from conftest import EMOTION, read_jsonl
+    from kdedge.augment import near_duplicates
     from kdedge.softlabels import ShardFolder, canonical, text_key
     from kdedge.teacher import Labeler
 
@@ -250,6 +272,8 @@ def test_distill_streams_a_folder_of_corpus_shards(tiny_teacher, emotion_small, 
     teacher = Labeler(tiny_teacher, "torch-fp32")
     corpus = [canonical(r["text"]) for r in read_jsonl(EMOTION / "train.jsonl", 5000)[2000:]]
     corpus.append(canonical(dataset.test.texts[0]))  # a held-out text: must not be trained on
+    long = next(t for t in dataset.validation.texts if len(set(t.split())) >= 8)
+    corpus.append(canonical(long + " indeed"))  # a near-duplicate of one: neither
     corpus = list(dict.fromkeys(corpus))
     shards = ShardFolder(tmp_path / "shards", teacher.fingerprint, teacher.label_names, teacher.form)
     for start in range(0, len(corpus), 1000):
@@ -260,10 +284,19 @@ def test_distill_streams_a_folder_of_corpus_shards(tiny_teacher, emotion_small, 
     monkeypatch.setattr(ShardFolder, "read", lambda self, shard: reads.append(shard) or original(self, shard))
     config = StudentConfig(epochs=2, patience=5, lr=0.02, vocab_size=1000)
     result = distill(
-        dataset, tmp_path / "s", tiny_teacher, config, shards=tmp_path / "shards", progress=False, log=lambda m: None
+        dataset,
+        tmp_path / "s",
+        tiny_teacher,
+        config,
+        shards=tmp_path / "shards",
+        augment=0,
+        progress=False,
+        log=lambda m: None,
     )
     stats = result["transfer_set"]
-    assert stats["corpus_texts"] == len(corpus) - 1 and stats["removed_as_validation_or_test"] >= 1
+    near = near_duplicates(corpus, dataset.validation.texts + dataset.test.texts)
+    assert len(corpus) - 1 in near and stats["removed_as_validation_or_test"] >= 1
+    assert stats["corpus_texts"] == len(corpus) - len(near)  # the held-out text itself is one of them
     assert result["transfer_set_size"] == stats["train_texts"] + stats["corpus_texts"]
     assert result["corpus_form"] == "torch-fp32"
     assert len(reads) == len(shards.shards()) * (1 + 2)  # the vocabulary pass, then once per epoch
@@ -271,4 +304,4 @@ def test_distill_streams_a_folder_of_corpus_shards(tiny_teacher, emotion_small, 
     other = ShardFolder(tmp_path / "other", "another-teacher", teacher.label_names, teacher.form)
     other.write(np.array([1]), ["x"], np.zeros((1, 6)))
     with pytest.raises(KdedgeError, match="not " + teacher.fingerprint):
-        distill(dataset, tmp_path / "s2", tiny_teacher, config, shards=tmp_path / "other", progress=False)
+        distill(dataset, tmp_path / "s2", tiny_teacher, config, shards=tmp_path / "other", augment=0, progress=False)

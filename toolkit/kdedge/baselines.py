@@ -6,7 +6,8 @@ They are the bar a distilled student has to clear (steps 1 and 2 of the referenc
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
 
@@ -97,13 +98,11 @@ FASTTEXT_GRID = [
 ]
 
 
-def fasttext(
-    dataset: TextDataset, seed: int = 0, save: str | Path | None = None, progress: bool = True, force: bool = False
-) -> dict:
-    """fastText supervised on gold labels (the `fasttext-wheel` package), settings chosen on validation: the
-    classic fast linear text classifier, a reference point for what distillation buys at each size."""
+def fit_fasttext(dataset: TextDataset, seed: int = 0, progress: bool = True) -> tuple:
+    """fastText supervised on gold labels (the `fasttext-wheel` package), settings chosen on validation.
+
+    Returns the model, a `predict` (texts -> label ids, raw text in) and the search."""
     import tempfile
-    import time
 
     import fasttext as ft
     from tqdm.auto import tqdm
@@ -113,7 +112,7 @@ def fasttext(
     def line(text: str) -> str:
         return " ".join(tokenize(text))  # fastText splits on whitespace; this is the word split TF-IDF uses
 
-    def predict(model, texts: list[str]) -> list[int]:
+    def predict(texts: Sequence[str]) -> list[int]:
         return [int(labels[0].removeprefix("__label__")) for labels in model.predict([line(t) for t in texts])[0]]
 
     with tempfile.TemporaryDirectory() as work:
@@ -123,18 +122,39 @@ def fasttext(
         search, best = [], None
         for settings in tqdm(FASTTEXT_GRID, desc="fasttext", disable=not progress):
             model = ft.train_supervised(str(train_file), thread=1, seed=seed, verbose=0, **settings)
-            accuracy = float((np.array(predict(model, dataset.validation.texts)) == dataset.validation.labels).mean())
+            accuracy = float((np.array(predict(dataset.validation.texts)) == dataset.validation.labels).mean())
             search.append({**settings, "val_accuracy": accuracy})
             if best is None or accuracy > best[0]:
                 best = (accuracy, settings, model)
     val_accuracy, settings, model = best
-    metrics = evaluate(dataset.test.labels, predict(model, dataset.test.texts), dataset.label_names)
-    latencies = []
-    for text in dataset.test.texts[:1000]:
+    selection = {"criterion": "validation accuracy", "best_val_accuracy": val_accuracy, "search": search}
+    return model, predict, settings, selection
+
+
+def fasttext_params(model) -> int:
+    return int(model.get_input_matrix().size + model.get_output_matrix().size)
+
+
+def one_text_latency_us(predict: Callable[[list[str]], object], texts: Sequence[str], calls: int = 1000) -> float:
+    """Median seconds, in us, of `predict` on one raw text at a time (after a short warm-up)."""
+    texts = list(texts)[:calls]
+    for text in texts[:20]:
+        predict([text])
+    samples = []
+    for text in texts:
         started = time.perf_counter()
-        predict(model, [text])
-        latencies.append(time.perf_counter() - started)
-    params = int(model.get_input_matrix().size + model.get_output_matrix().size)
+        predict([text])
+        samples.append(time.perf_counter() - started)
+    return round(1e6 * float(np.median(samples)), 1)
+
+
+def fasttext(
+    dataset: TextDataset, seed: int = 0, save: str | Path | None = None, progress: bool = True, force: bool = False
+) -> dict:
+    """fastText (`fit_fasttext`), evaluated on the test split: the classic fast linear text classifier, a
+    reference point for what distillation buys at each size."""
+    model, predict, settings, selection = fit_fasttext(dataset, seed, progress)
+    metrics = evaluate(dataset.test.labels, predict(dataset.test.texts), dataset.label_names)
     if save:  # fastText's own binary format, not a pickle
         _save(save, force, "kdedge-fasttext", dataset.label_names, lambda tmp: model.save_model(str(tmp / "model.bin")))
     return record(
@@ -142,11 +162,11 @@ def fasttext(
         dataset.describe(),
         "test",
         metrics,
-        params,
+        fasttext_params(model),
         seed,
         hyperparameters={**settings, "threads": 1, "words": len(model.words)},
-        selection={"criterion": "validation accuracy", "best_val_accuracy": val_accuracy, "search": search},
-        latency_us_p50_one_text=round(1e6 * float(np.median(latencies)), 1),
+        selection=selection,
+        latency_us_p50_one_text=one_text_latency_us(predict, dataset.test.texts),
         latency_note="one text at a time, raw text in (kdedge's word split + fastText predict), one thread",
     )
 

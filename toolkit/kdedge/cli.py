@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from . import __version__
+from .augment import AUGMENT_MAX, AUGMENT_TARGET
 from .errors import KdedgeError
 
 DATA_HELP = (
@@ -53,6 +54,20 @@ class _PositiveFloat(click.ParamType):
         if not math.isfinite(number) or number <= 0:
             self.fail(f"{value!r} is not a finite number above 0", param, ctx)
         return number
+
+
+class _CountOrAuto(click.ParamType):
+    """A whole number >= 0, or 'auto'."""
+
+    name = "count|auto"
+
+    def convert(self, value, param, ctx):
+        if value == "auto" or isinstance(value, int):
+            return value
+        try:
+            return NON_NEGATIVE.convert(value, param, ctx)
+        except click.BadParameter:
+            self.fail(f"expected a whole number >= 0 or 'auto', not {value!r}", param, ctx)
 
 
 POSITIVE = click.IntRange(min=1)
@@ -336,10 +351,12 @@ RAY_HELP = (
 )
 @click.option(
     "--augment",
-    default=0,
+    default="auto",
     show_default=True,
-    type=NON_NEGATIVE,
-    help="Augmented copies per training text (Tang et al.).",
+    type=_CountOrAuto(),
+    help="Augmented copies per training text (Tang et al.: masked words, words swapped for the teacher's nearest "
+    f"neighbours, n-gram samples). auto: about {AUGMENT_TARGET:,} augmented texts in all (at most "
+    f"{AUGMENT_MAX} copies per text), so small datasets get the most.",
 )
 @click.option(
     "--soft-labels",
@@ -560,12 +577,6 @@ def export(student_dir, out, web, data, text_column, label_column, int8, fused, 
         return
     if not int8:
         raise click.UsageError("student bundles always hold fp32 and int8 variants; --no-int8 is for teachers")
-    if quiet:
-        import logging
-
-        import nncf
-
-        nncf.set_log_level(logging.WARNING)  # NNCF logs its compression statistics as INFO tables
     dataset = load_data(data, text_column, label_column, quiet)
     manifest = export_student(student_dir, out, dataset, force=force, log=log, fused=fused)
     sizes = {name: (Path(out) / name).stat().st_size for name in manifest["files"]}

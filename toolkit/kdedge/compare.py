@@ -70,11 +70,12 @@ def compare_predictions(
 
 def compare_with_tfidf(dataset: TextDataset, teacher_val_pred: Sequence[int], seed: int = 0) -> dict:
     """Fit TF-IDF + LR on train (C chosen on validation, as `kdedge baseline tfidf-lr` does) and compare."""
-    from .baselines import fit_tfidf_lr, tfidf_params
+    from .baselines import fit_tfidf_lr, one_text_latency_us, tfidf_params
 
     pipeline, search = fit_tfidf_lr(dataset, seed=seed, progress=False)
     baseline_pred = pipeline.predict(dataset.validation.texts)
     result = compare_predictions(teacher_val_pred, baseline_pred, dataset.validation.labels)
     result["baseline_params"] = tfidf_params(pipeline)
+    result["baseline_latency_us"] = one_text_latency_us(pipeline.predict, dataset.validation.texts, calls=300)
     result["baseline_selection"] = search
     return result

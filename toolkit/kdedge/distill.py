@@ -19,7 +19,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .augment import NEAR_DUPLICATE, Augmenter, leak_key, near_duplicates, remove_leaks
+from .augment import (
+    NEAR_DUPLICATE,
+    Augmenter,
+    NearDuplicates,
+    auto_copies,
+    leak_key,
+    near_duplicates,
+    remove_leaks,
+)
 from .compare import compare_with_tfidf
 from .data import TextDataset, read_texts
 from .errors import KdedgeError
@@ -121,32 +129,46 @@ def transfer_set(
 class ShardCorpus:
     """A corpus's soft labels in a shard folder (`kdedge label --ray`), read shard by shard as training goes:
     memory holds one shard, whatever the corpus size. Texts that occur in validation or test, or already in
-    the in-memory transfer set, are dropped as they are read."""
+    the in-memory transfer set, are dropped as they are read, and so are near-duplicates of validation or test
+    texts unless `drop_near_duplicates` is off (they are counted either way, as in `transfer_set`)."""
 
-    def __init__(self, folder: str | Path, teacher_id: str | None, held_out: list[str], in_memory: list[str]) -> None:
+    def __init__(
+        self,
+        folder: str | Path,
+        teacher_id: str | None,
+        held_out: list[str],
+        in_memory: list[str],
+        drop_near_duplicates: bool = True,
+    ) -> None:
         self.folder = ShardFolder.open_existing(folder)
         if teacher_id and self.folder.identity["teacher"] != teacher_id:
             raise KdedgeError(f"{folder}: soft labels of teacher {self.folder.identity['teacher']}, not {teacher_id}")
         self.held_out = {leak_key(t) for t in held_out}
         self.in_memory = {leak_key(t) for t in in_memory}
+        self.near = NearDuplicates(held_out)
+        self.drop_near_duplicates = drop_near_duplicates
         self.shards = self.folder.shards()
-        self.kept = self.removed_as_held_out = 0
+        self.kept = self.removed_as_held_out = self.near_duplicates = 0
 
     def read(self, shard: Path) -> tuple[list[str], np.ndarray]:
         return self._filter(*self.folder.read(shard))[:2]
 
-    def _filter(self, texts: list[str], logits: np.ndarray) -> tuple[list[str], np.ndarray, int]:
+    def _filter(self, texts: list[str], logits: np.ndarray) -> tuple[list[str], np.ndarray, int, int]:
         keys = [leak_key(t) for t in texts]
         keep = [i for i, k in enumerate(keys) if k not in self.held_out and k not in self.in_memory]
-        return [texts[i] for i in keep], logits[keep], sum(k in self.held_out for k in keys)
+        near = set(self.near.find([texts[i] for i in keep]))
+        kept = [i for n, i in enumerate(keep) if not (self.drop_near_duplicates and n in near)]
+        return [texts[i] for i in kept], logits[kept], sum(k in self.held_out for k in keys), len(near)
 
     def count(self) -> Iterator[str]:
-        """One pass over the kept texts (for the vocabulary), counting them and the held-out texts dropped."""
-        self.kept = self.removed_as_held_out = 0
+        """One pass over the kept texts (for the vocabulary), counting them, the held-out texts and the
+        near-duplicates of held-out texts dropped."""
+        self.kept = self.removed_as_held_out = self.near_duplicates = 0
         for shard in self.shards:
-            kept, _, leaked = self._filter(*self.folder.read(shard))
+            kept, _, leaked, near = self._filter(*self.folder.read(shard))
             self.kept += len(kept)
             self.removed_as_held_out += leaked
+            self.near_duplicates += near
             yield from kept
 
 
@@ -173,7 +195,7 @@ def distill(
     teacher_dir: str | Path | None = None,
     config: StudentConfig | None = None,
     unlabeled: str | Path | None = None,
-    augment: int = 0,
+    augment: int | str = "auto",
     soft_labels: str | Path | None = None,
     bf16: bool = False,
     progress: bool = True,
@@ -192,6 +214,8 @@ def distill(
     config = config or StudentConfig()
     check_new(out, force)
     started = time.perf_counter()
+    augment_choice = "auto: by training split size" if augment == "auto" else "given"
+    augment = auto_copies(len(dataset.train)) if augment == "auto" else int(augment)
     if teacher_dir is None and soft_labels is None:
         teacher_dir = _ensure_default_teacher(dataset, progress, log)
     lazy = _LazyTeacher(Path(teacher_dir) if teacher_dir else None)
@@ -210,12 +234,13 @@ def distill(
     texts, stats = transfer_set(dataset, extra_texts, augment, replacements, AUGMENT_SEED, drop_near_duplicates)
     log(
         f"transfer set: {stats['transfer_set_size']:,} texts ({stats['train_texts']:,} train, "
-        f"{stats['unlabeled_texts']:,} unlabeled, {stats['augmented_texts']:,} augmented; "
+        f"{stats['unlabeled_texts']:,} unlabeled, {stats['augmented_texts']:,} augmented, {augment} per train text"
+        f"{' (auto)' if augment_choice != 'given' else ''}; "
         f"{stats['removed_as_validation_or_test']:,} removed as validation/test texts, "
         f"{stats['near_duplicates_of_validation_or_test']:,} near-duplicates of them dropped)"
     )
     held_out = dataset.validation.texts + dataset.test.texts
-    corpus = ShardCorpus(shards, teacher_id, held_out, texts) if shards else None
+    corpus = ShardCorpus(shards, teacher_id, held_out, texts, drop_near_duplicates) if shards else None
     labeling = label_texts(
         cache, texts + held_out, lambda chunk: lazy.get().logits(chunk, bf16=bf16), progress=progress
     )
@@ -225,19 +250,16 @@ def distill(
     # said before the student trains: a teacher no better than a linear model makes a student that is no better
     comparison = compare_with_tfidf(dataset, teacher_val, config.seed)
     log(comparison["message"])
-    reference = {
-        "name": "tfidf-lr (gold labels)",
-        "kind": "reference",
-        "params": comparison["baseline_params"],
-        "val_accuracy": comparison["baseline_accuracy"],
-    }
 
     def vectors(words: list[str]) -> np.ndarray:
         return cached_word_vectors(cache, words, lambda todo: lazy.get().word_vectors(todo, bf16=bf16))
 
     choice = None
     if config.architecture == "auto":
+        from .frontier import gold_references
+
         order = word_order_sensitivity(cache, lambda chunk: lazy.get().logits(chunk, bf16=bf16), dataset, config.seed)
+        references = gold_references(dataset, comparison, config.seed, progress)
         student, training, choice = choose_student(
             dataset,
             texts,
@@ -249,7 +271,7 @@ def distill(
             log,
             vectors,
             budget,
-            [reference],
+            references,
             corpus,
         )
         if frontier_plot:
@@ -262,6 +284,7 @@ def distill(
     if corpus:
         stats["corpus_texts"] = corpus.kept
         stats["removed_as_validation_or_test"] += corpus.removed_as_held_out
+        stats["near_duplicates_of_validation_or_test"] += corpus.near_duplicates
         stats["transfer_set_size"] += corpus.kept
     test_logits = student.logits(dataset.test.texts)
     metrics = evaluate(dataset.test.labels, test_logits.argmax(1), dataset.label_names)
@@ -292,6 +315,7 @@ def distill(
         transfer_set_size=stats["transfer_set_size"],
         transfer_set=stats,
         augment=augment,
+        augment_choice=augment_choice,
         augment_seed=AUGMENT_SEED,
         unlabeled=str(unlabeled) if unlabeled else None,
         soft_labels=str(cache_path),

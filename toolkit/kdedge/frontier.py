@@ -1,10 +1,11 @@
 """The accuracy-size-latency frontier that `kdedge distill --student auto` walks: what each candidate student
 costs (parameters, batch-1 latency in the runtime that ships it) and buys (validation accuracy), next to the
-teacher and a gold-label linear reference, as a table and a plot.
+teacher and gold-label references (TF-IDF + LR, fastText), as a table and a plot.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import statistics
 import tempfile
 import time
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import torch
 
+from .data import TextDataset
 from .runtime import onnx_session
 from .students import Student
 
@@ -40,6 +42,37 @@ def latency_us(student: Student, texts: Sequence[str], calls: int = 300) -> floa
             session.run(None, {name: student.vocab.encode([text])})
             samples.append(time.perf_counter() - started)
     return round(1e6 * statistics.median(samples), 1)
+
+
+def gold_references(dataset: TextDataset, tfidf: dict, seed: int = 0, progress: bool = False) -> list[dict]:
+    """The frontier's gold-label reference points: TF-IDF + LR (`tfidf`: the teacher's comparison with it, see
+    `compare_with_tfidf`) and, when the `fasttext-wheel` package is installed, fastText, with validation accuracy,
+    parameters and one-text latency (raw text in, one thread), so a user sees what distillation buys at each
+    size."""
+    from .baselines import fasttext_params, fit_fasttext, one_text_latency_us
+
+    points = [
+        {
+            "name": "tfidf-lr (gold labels)",
+            "kind": "reference",
+            "params": tfidf["baseline_params"],
+            "latency_us": tfidf.get("baseline_latency_us"),
+            "val_accuracy": tfidf["baseline_accuracy"],
+        }
+    ]
+    if importlib.util.find_spec("fasttext") is None:
+        return points
+    model, predict, _, selection = fit_fasttext(dataset, seed, progress)
+    points.append(
+        {
+            "name": "fasttext (gold labels)",
+            "kind": "reference",
+            "params": fasttext_params(model),
+            "latency_us": one_text_latency_us(predict, dataset.validation.texts, calls=300),
+            "val_accuracy": selection["best_val_accuracy"],
+        }
+    )
+    return points
 
 
 def table(frontier: dict) -> str:
