@@ -17,7 +17,7 @@ manifest's `compile_with` (an fp32 precision hint, as kdedge's runtime does: on 
 otherwise run it in bf16, and logits moved by up to 0.1 here; the IR cannot carry that setting).
 
 Measured on the shipped Emotion bundle (AMD EPYC, one thread): ids and logits match all 244 conformance texts,
-but one text takes ~330 us, against ~60 us for kdedge's Python runtime: OpenVINO's string operations are slow
+but one text takes ~300 us, against ~62 us for kdedge's Python runtime: OpenVINO's string operations are slow
 per call. It is an option for apps that cannot tokenize, not the fast path.
 """
 
