@@ -6,6 +6,7 @@ and with an older kdedge (`--old-rev`: its own code and its own shipped bundle, 
 tokenizer change is measured before/after on the same machine in the same run; the two alternate (`--rounds`,
 each in a fresh process) and the least disturbed round of each is kept, every round's p50 recorded. The Python
 rows also split the time: tokenizing, ONNX Runtime's `run` on ready ids, and the rest (softmax, Python calls).
+A bundle exported with `--fused` also gets a row for its fused OpenVINO IR (text in, logits out).
 
 python benchmarks/js_latency.py exported/emotion-mlp --output benchmarks/results/js-latency-emotion.json
 (needs `npm ci` in toolkit/js and Chromium, as `make test` sets up)
@@ -14,6 +15,7 @@ python benchmarks/js_latency.py exported/emotion-mlp --output benchmarks/results
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import subprocess
@@ -82,6 +84,19 @@ def measure_python(bundle: str, texts: list[str]) -> dict:
     }
 
 
+def measure_fused(bundle: str, texts: list[str]) -> dict:
+    """The bundle's fused OpenVINO IR (tokenizer and int8 model in one graph, `kdedge export --fused`), text in,
+    logits out, one thread."""
+    import openvino as ov
+    import openvino_tokenizers
+
+    fused = json.loads((Path(bundle) / "manifest.json").read_text(encoding="utf-8"))["fused"]
+    config = {**fused["compile_with"], "INFERENCE_NUM_THREADS": 1, "PERFORMANCE_HINT": "LATENCY"}
+    request = ov.Core().compile_model(str(Path(bundle) / fused["file"]), "CPU", config).create_infer_request()
+    row = summary(time_each(lambda text: request.infer({0: [text]}), texts))
+    return {**row, "versions": {"openvino": ov.__version__, "openvino_tokenizers": openvino_tokenizers.__version__}}
+
+
 def python_process(code_root: Path, bundle: str, texts_file: Path) -> dict:
     """`measure_python` in a fresh process with the kdedge found under `code_root`/toolkit."""
     env = {**os.environ, "PYTHONPATH": str(code_root / "toolkit"), "OMP_NUM_THREADS": "1"}
@@ -123,6 +138,7 @@ def main() -> None:
     from kdedge.web import export_web
 
     texts = load_dataset(args.data).test.texts
+    load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         texts_file = work / "texts.json"
@@ -133,6 +149,9 @@ def main() -> None:
             new.append(python_process(ROOT, str(Path(args.bundle).resolve()), texts_file))
             before.append(python_process(old, str(old / "exported/emotion-mlp"), texts_file))
         rows = {"python": best_of(new), "python_before": {**best_of(before), "rev": args.old_rev}}
+        fused = (Path(args.bundle) / "openvino/fused.int8.xml").is_file()
+        if fused and importlib.util.find_spec("openvino_tokenizers"):  # the fused IR needs its operations
+            rows["openvino_fused"] = measure_fused(args.bundle, texts)
         export_web(args.bundle, work / "site")
         node = subprocess.run(
             ["node", "bench/latency.js", str(Path(args.bundle).resolve()), str(texts_file), str(work / "site")],
@@ -146,11 +165,14 @@ def main() -> None:
         "what": "batch-1 end-to-end latency (raw text in, probabilities out), int8 ONNX model, one thread",
         "texts": f"{len(texts)} test texts of {args.data}, each once after {WARMUP} warm-up calls",
         "results": rows,
+        # other work on the machine disturbs the timings: the CPUs this run was pinned to and the load around it
+        "cpus": sorted(os.sched_getaffinity(0)),
+        "load_average_1_5_15_min": {"before": load_before, "after": os.getloadavg()},
         **record_environment(),
     }
     write_json(args.output, result)
     for name, row in rows.items():
-        part = f", tokenize p50 {row['tokenize']['p50_us']:.1f} us"
+        part = f", tokenize p50 {row['tokenize']['p50_us']:.1f} us" if "tokenize" in row else ""
         print(f"{name:14s} p50 {row['p50_us']:7.1f} us  p90 {row['p90_us']:7.1f} us  p99 {row['p99_us']:7.1f} us{part}")
 
 

@@ -49,6 +49,7 @@ def test_bundle_has_every_file_and_a_verified_manifest(bundle):
     consumers = {n.op_type for n in model.graph.node if set(n.input) & dequantized}
     assert consumers == {"Gather", "Gemm"}
     assert manifest["onnx_int8_ops"]["DequantizeLinear"] == 2
+    assert manifest["onnx_graph"]["simplified"] and manifest["onnx_graph"]["max_logit_change"] <= 1e-4
     for name in ("model.onnx", "model.int8.onnx"):  # no exporter metadata (stack traces with local paths)
         assert not any(n.metadata_props for n in onnx.load(str(bundle / name)).graph.node)
     assert "README.md" in manifest["files"] and "accuracy" in (bundle / "README.md").read_text()

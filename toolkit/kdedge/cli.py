@@ -544,9 +544,15 @@ def distill(
     show_default=True,
     help="Also write int8 variants (always on: the bundle format holds both precisions).",
 )
+@click.option(
+    "--fused",
+    is_flag=True,
+    help="Also write openvino/fused.int8.xml: the tokenizer and the int8 model in one OpenVINO IR, text in, "
+    "logits out, for apps without a tokenizer (needs openvino-tokenizers; checked on the conformance vectors).",
+)
 @click.option("--force", is_flag=True, help="Overwrite an existing bundle.")
 @click.option("--quiet", is_flag=True)
-def export(student_dir, out, web, data, text_column, label_column, int8, force, quiet) -> None:
+def export(student_dir, out, web, data, text_column, label_column, int8, fused, force, quiet) -> None:
     """Export a student folder to a bundle: ONNX and OpenVINO IR, fp32 and int8, tokenizer.json, conformance
     vectors, manifest and model card.
 
@@ -572,7 +578,7 @@ def export(student_dir, out, web, data, text_column, label_column, int8, force, 
     if not int8:
         raise click.UsageError("student bundles always hold fp32 and int8 variants; --no-int8 is for teachers")
     dataset = load_data(data, text_column, label_column, quiet)
-    manifest = export_student(student_dir, out, dataset, force=force, log=log)
+    manifest = export_student(student_dir, out, dataset, force=force, log=log, fused=fused)
     sizes = {name: (Path(out) / name).stat().st_size for name in manifest["files"]}
     click.echo(
         f"bundle written to {out}: {len(sizes)} files, int8 models "

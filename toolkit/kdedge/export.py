@@ -19,6 +19,7 @@ from . import conformance
 from .data import TextDataset
 from .errors import KdedgeError
 from .evaluate import evaluate
+from .graph import simplify
 from .results import atomic_folder, versions
 from .runtime import BUNDLE_FORMAT, BUNDLE_VERSION, MODEL_FILES, TextClassifier, sha256_file
 from .students import Student
@@ -224,9 +225,11 @@ def export_student(
     dataset: TextDataset,
     force: bool = False,
     log=print,
+    fused: bool = False,
 ) -> dict:
     """Export a student folder to a bundle; every variant is checked against the torch student on `dataset`'s
-    test split, and the figures go into the manifest."""
+    test split, and the figures go into the manifest. `fused` adds the tokenizer fused into the int8 OpenVINO
+    model (kdedge.fused)."""
     student = Student.from_pretrained(student_dir)
     if student.label_names != dataset.label_names:
         raise KdedgeError(f"the student's labels {student.label_names} are not the dataset's {dataset.label_names}")
@@ -241,10 +244,18 @@ def export_student(
         export_onnx(
             student.model, torch.from_numpy(student.vocab.encode(texts[:4])), tmp / MODEL_FILES["onnxruntime", "fp32"]
         )
+        val_ids = student.vocab.encode(dataset.validation.texts)
+        log("simplifying the ONNX graph")
+        # checked on the validation split as one padded batch and on single texts, as the runtime runs them
+        graph = simplify(tmp / MODEL_FILES["onnxruntime", "fp32"], [val_ids, *calibration[:50]])
+        log(
+            f"  {graph['exported_nodes']} -> {graph['nodes']} nodes"
+            if graph["simplified"]
+            else f"  kept the exported graph ({graph['why']})"
+        )
         log("quantizing ONNX int8")
         ops = quantize_onnx(tmp / "model.onnx", tmp / MODEL_FILES["onnxruntime", "int8"])
         log("converting to OpenVINO fp32 and int8 (NNCF)")
-        val_ids = student.vocab.encode(dataset.validation.texts)
         openvino_int8 = export_openvino(
             tmp / "model.onnx", tmp / "openvino", calibration, (val_ids, student.logits(dataset.validation.texts))
         )
@@ -265,6 +276,7 @@ def export_student(
                 "options": student.options,
                 "params": student.params,
             },
+            "onnx_graph": graph,
             "onnx_int8_ops": ops,
             "openvino_int8": openvino_int8,
             "versions": versions(),
@@ -274,6 +286,11 @@ def export_student(
         log("writing conformance vectors")
         _write_conformance(tmp, dataset.test.texts)  # the runtime's own output, so the bundle must load first
         manifest["conformance"] = conformance.CONFORMANCE_FILE
+        if fused:
+            from .fused import export_fused
+
+            log("fusing the tokenizer into the int8 OpenVINO model (openvino-tokenizers)")
+            manifest["fused"] = export_fused(tmp, student.vocab.max_length)
         _write_manifest(tmp, manifest)
         manifest["variants"] = _check_variants(tmp, dataset, reference, log)
         (tmp / "README.md").write_text(model_card(manifest), encoding="utf-8")
@@ -332,6 +349,15 @@ def model_card(manifest: dict) -> str:
         f"{v['agreement_with_torch']:.4f} | {v['max_abs_logit_diff_vs_torch']:.1e} |"
         for key, v in manifest["variants"].items()
     )
+    fused = (
+        f"""
+`{manifest["fused"]["file"]}` is the tokenizer and the int8 model in one OpenVINO IR: a string tensor in,
+logits out, for apps without a tokenizer (load the openvino-tokenizers extension; compile with
+`{json.dumps(manifest["fused"]["compile_with"])}`). It reproduces the conformance ids and logits.
+"""
+        if "fused" in manifest
+        else ""
+    )
     return f"""# kdedge bundle: {source["architecture"]} student, {source["params"]:,} parameters
 
 Labels: {", ".join(manifest["label_names"])}. Texts are tokenized by `tokenizer.json` (Hugging Face
@@ -355,7 +381,7 @@ await clf.predict(["i feel wonderful today"]);
 ```
 
 `kdedge export path/to/this/folder --web --out site` makes a page that classifies as you type in the browser.
-
+{fused}
 ## Measured at export on {data["name"]} test ({data["sizes"]["test"]:,} texts)
 
 | variant | file | accuracy | macro-F1 | agreement with torch | max abs logit diff |
