@@ -6,6 +6,7 @@ import json
 import math
 import os
 import sys
+from functools import partial
 from pathlib import Path
 
 import click
@@ -564,7 +565,8 @@ def export(student_dir, out, web, data, text_column, label_column, int8, force, 
 
         nncf.set_log_level(logging.WARNING)  # NNCF logs its compression statistics as INFO tables
     dataset = load_data(data, text_column, label_column, quiet)
-    manifest = export_student(student_dir, out, dataset, force=force, log=log)
+    # a fallback to weight-only int8 is said even with --quiet
+    manifest = export_student(student_dir, out, dataset, force=force, log=log, warn=partial(click.echo, err=True))
     sizes = {name: (Path(out) / name).stat().st_size for name in manifest["files"]}
     click.echo(
         f"bundle written to {out}: {len(sizes)} files, int8 models "

@@ -204,6 +204,10 @@ def distill(
     disk during training, so memory stays bounded whatever the corpus size."""
     config = config or StudentConfig()
     check_new(out, force)
+    if config.architecture == "transformer":
+        from .transformer_student import check_teacher
+
+        check_teacher(teacher_dir, config.options)
     started = time.perf_counter()
     if teacher_dir is None and soft_labels is None:
         teacher_dir = _ensure_default_teacher(dataset, progress, log)
@@ -382,8 +386,9 @@ def choose_student(
     teacher on validation, else the most accurate one in budget. Returns the student, its training report and
     the choice: the rule that decided, every point of the frontier (with `references`, gold-label models on the
     same validation split) and the paired test against the teacher. `teacher_val`: the teacher's validation
-    predictions. With a transformer `teacher_dir` (a `kdedge teacher` folder), the last and largest candidate is
-    the transformer student made from it, trained with its own settings (TRANSFORMER_TRAINING)."""
+    predictions. With a transformer `teacher_dir` (a `kdedge teacher` folder), the transformer student made from
+    it joins the candidates (in its place by size, usually the largest), trained with its own settings
+    (TRANSFORMER_TRAINING)."""
     from .frontier import latency_us, table
     from .teacher import TEACHER_FILE
 
@@ -392,18 +397,17 @@ def choose_student(
     tried, skipped = [], []
     best = None
     rule = None
-    ladder = list(CANDIDATES)
+    ladder = []
+    for architecture in CANDIDATES:
+        candidate = replace(config, architecture=architecture, options=dict(DEFAULT_OPTIONS[architecture]))
+        rows, labels = candidate.vocab_size + candidate.buckets, len(dataset.label_names)
+        ladder.append((count_params(build(architecture, rows, labels, **candidate.options)), candidate))
     if teacher_dir and (Path(teacher_dir) / TEACHER_FILE).is_file():
-        ladder.append("transformer")
-    for architecture in ladder:
-        if architecture == "transformer":
-            candidate = replace(config, architecture=architecture, options={}, **TRANSFORMER_TRAINING)
-            # its size is known once the teacher is cut down and its vocabulary pruned (seconds, no training)
-            params = new_student(dataset, texts, candidate, corpus, teacher_dir).params
-        else:
-            candidate = replace(config, architecture=architecture, options=dict(DEFAULT_OPTIONS[architecture]))
-            rows = candidate.vocab_size + candidate.buckets
-            params = count_params(build(architecture, rows, len(dataset.label_names), **candidate.options))
+        candidate = replace(config, architecture="transformer", options={}, **TRANSFORMER_TRAINING)
+        # its size is known once the teacher is cut down and its vocabulary pruned (seconds, no training)
+        ladder.append((new_student(dataset, texts, candidate, corpus, teacher_dir).params, candidate))
+    for params, candidate in sorted(ladder, key=lambda rung: rung[0]):  # smallest first, whatever the teacher
+        architecture = candidate.architecture
         if budget.max_params and params > budget.max_params:
             skipped.append({"architecture": architecture, "params": params, "why": "over --max-params"})
             log(f"  {architecture}: about {params:,} parameters, over --max-params {budget.max_params:,}: skipped")
@@ -557,8 +561,6 @@ def new_student(
     if config.architecture == "transformer":
         from .transformer_student import from_teacher
 
-        if teacher_dir is None:
-            raise KdedgeError("the transformer student is made from the teacher: pass --teacher (its folder)")
         return from_teacher(
             teacher_dir, every_text, dataset.label_names, config.max_length, seed=config.seed, **config.options
         )

@@ -8,15 +8,16 @@ piece ("x" and "##x"), so an unseen word still splits into pieces instead of bec
 matches the longest known piece first, and every piece the teacher's tokenizer gives on a transfer text is
 kept, so the pruned tokenizer splits those texts exactly as the teacher's does.
 
-The pruned tokenizer is a `tokenizers` tokenizer.json like every student's (the teacher's normalizer,
-pre-tokenizer and [CLS] ... [SEP] template), with padding at id 0 and the unknown token at id 1 as kdedge's
-runtime expects; the model takes only the padded id batch and computes its attention mask from ids != 0, so
-the exported graph runs in the same runtimes as the other students.
+The pruned tokenizer is a `tokenizers` tokenizer.json like every student's (the teacher's normalizer and
+pre-tokenizer), with padding at id 0 and the unknown token at id 1 as kdedge's runtime expects. The model
+takes only the padded id batch: it adds the teacher's [CLS] and [SEP] itself and computes its attention mask
+from ids != 0, so the exported graph runs in the same runtimes as the other students, unchanged.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -26,7 +27,7 @@ from torch import nn
 
 from .augment import MASK
 from .errors import KdedgeError
-from .text import PAD, PAD_ID, UNK, UNK_ID, Vocabulary, sanitize
+from .text import PAD, PAD_ID, UNK, Vocabulary, sanitize
 
 # The teacher families whose position ids do not depend on the padding id (RoBERTa and MPNet count positions
 # from their padding id, which pruning moves to 0).
@@ -35,9 +36,21 @@ SUPPORTED = ("bert",)
 
 class TransformerStudent(nn.Module):
     """A Hugging Face sequence classifier built from `config` (the teacher's, with fewer layers and the pruned
-    vocabulary) that takes the padded id batch alone: the attention mask is ids != padding."""
+    vocabulary) that takes the padded id batch alone: the attention mask is ids != padding.
 
-    def __init__(self, vocab_size: int, num_labels: int, config: dict | None = None, layers: list | None = None):
+    The teacher's template tokens ([CLS] before a text, [SEP] after it: `prefix`, `suffix`) are added inside
+    the model, not by the tokenizer, so every runtime feeds it the plain word-piece ids it feeds any student
+    (the JavaScript runtime encodes without special tokens and truncates by slicing)."""
+
+    def __init__(
+        self,
+        vocab_size: int,
+        num_labels: int,
+        config: dict | None = None,
+        layers: list | None = None,
+        prefix: list | None = None,
+        suffix: list | None = None,
+    ):
         from transformers import AutoConfig, AutoModelForSequenceClassification
 
         super().__init__()
@@ -47,6 +60,8 @@ class TransformerStudent(nn.Module):
                 "its config comes from the teacher"
             )
         self.layers = list(layers or [])
+        self.prefix = list(prefix or [])
+        self.suffix = list(suffix or [])
         settings = {k: v for k, v in config.items() if k not in ("model_type", "id2label", "label2id")}
         settings.update(vocab_size=vocab_size, num_labels=num_labels, pad_token_id=PAD_ID)
         if self.layers:
@@ -56,7 +71,20 @@ class TransformerStudent(nn.Module):
         self.model = AutoModelForSequenceClassification.from_config(hf_config, attn_implementation="eager")
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        ids = self.wrap(ids)
         return self.model(input_ids=ids, attention_mask=(ids != PAD_ID).to(torch.int64)).logits
+
+    def wrap(self, ids: torch.Tensor) -> torch.Tensor:
+        """Right-padded ids -> prefix + ids + suffix + padding, row by row (plain tensor ops: exportable)."""
+        if not (self.prefix or self.suffix):
+            return ids
+        lengths = (ids != PAD_ID).sum(1, keepdim=True)
+        column = torch.zeros_like(ids[:, :1])
+        ids = torch.cat([*(column + i for i in self.prefix), ids, *(column for _ in self.suffix)], dim=1)
+        positions = torch.arange(ids.shape[1], device=ids.device).unsqueeze(0)
+        for k, token in enumerate(self.suffix):
+            ids = torch.where(positions == lengths + len(self.prefix) + k, torch.full_like(ids, token), ids)
+        return ids
 
 
 def default_layers(count: int) -> list[int]:
@@ -78,9 +106,32 @@ def check_layers(layers: object, count: int) -> list[int]:
     return layers
 
 
+def check_teacher(teacher_dir: str | Path | None, options: dict) -> None:
+    """Fail in one line, before any work, unless a transformer student can be made from `teacher_dir` with
+    `options` (reads the teacher's config only)."""
+    from .teacher import TEACHER_FILE
+
+    if teacher_dir is None:
+        raise KdedgeError("the transformer student is made from the teacher: pass --teacher (its folder)")
+    teacher_dir = Path(teacher_dir)
+    if not (teacher_dir / TEACHER_FILE).is_file():
+        raise KdedgeError(
+            f"{teacher_dir}: not a kdedge teacher folder (no {TEACHER_FILE}; make one with `kdedge teacher`)"
+        )
+    config = json.loads((teacher_dir / "config.json").read_text(encoding="utf-8"))
+    if config.get("model_type") not in SUPPORTED:
+        raise KdedgeError(
+            f"{teacher_dir}: the transformer student is made from a {' or '.join(SUPPORTED)} teacher, "
+            f"not {config.get('model_type')}"
+        )
+    if "layers" in options:
+        check_layers(options["layers"], config["num_hidden_layers"])
+
+
 def prune_vocabulary(teacher_tokenizer: Path, texts: Iterable[str], pad_id: int, max_length: int) -> tuple:
     """The teacher's tokenizer.json cut down to the tokens `texts` use, the special tokens and every
-    single-character piece. Returns (Vocabulary, teacher ids of its rows in order).
+    single-character piece. Returns the Vocabulary (no special tokens added to a text), the teacher ids of its
+    rows in order, and the ids the teacher's template puts before and after a text.
 
     Padding becomes "<pad>" at id 0 and the unknown token "<unk>" at id 1, as kdedge's runtime expects; an
     "<unk>" in a text (augmentation's mask) is the unknown id, as in every student's tokenizer."""
@@ -89,7 +140,9 @@ def prune_vocabulary(teacher_tokenizer: Path, texts: Iterable[str], pad_id: int,
     spec = json.loads(teacher_tokenizer.read_text(encoding="utf-8"))
     model = spec.get("model", {})
     if model.get("type") != "WordPiece":
-        raise KdedgeError(f"{teacher_tokenizer}: vocabulary pruning needs a WordPiece tokenizer, not {model.get('type')}")
+        raise KdedgeError(
+            f"{teacher_tokenizer}: vocabulary pruning needs a WordPiece tokenizer, not {model.get('type')}"
+        )
     full = Tokenizer.from_str(json.dumps(spec))
     full.no_truncation()
     full.no_padding()
@@ -110,7 +163,7 @@ def prune_vocabulary(teacher_tokenizer: Path, texts: Iterable[str], pad_id: int,
         if len(batch) == 4096:
             count()
     count()
-    single = {i for token, i in vocab.items() if len(token) == 1 or (token.startswith(prefix) and len(token) == 1 + len(prefix))}
+    single = {i for token, i in vocab.items() if len(token.removeprefix(prefix)) == 1}
     rest = sorted((used | single | set(special)) - {pad_id, unk_id})
     rows = [pad_id, unk_id, *rest]
     names = {i: token for token, i in vocab.items()}
@@ -126,25 +179,32 @@ def prune_vocabulary(teacher_tokenizer: Path, texts: Iterable[str], pad_id: int,
         # matched before normalisation, like the "<unk>" of kdedge's own tokenizers
         added.append({**token, "id": new_ids[token["id"]], "content": content, "normalized": False})
     spec["added_tokens"] = added
-    _remap_post_processor(spec.get("post_processor"), new_ids)
+    prefix, suffix = _template(spec.get("post_processor"), new_ids)
+    spec["post_processor"] = None  # the model adds them (TransformerStudent.wrap)
     spec["padding"] = None
     spec["truncation"] = {"direction": "Right", "max_length": max_length, "strategy": "LongestFirst", "stride": 0}
-    return Vocabulary(Tokenizer.from_str(json.dumps(spec))), rows
+    return Vocabulary(Tokenizer.from_str(json.dumps(spec))), rows, prefix, suffix
 
 
-def _remap_post_processor(processor: dict | None, new_ids: dict[int, int]) -> None:
-    """Give the template's special tokens ([CLS], [SEP]) their ids in the pruned vocabulary."""
+def _template(processor: dict | None, new_ids: dict[int, int]) -> tuple[list[int], list[int]]:
+    """The ids the teacher's tokenizer puts before and after a single text ([CLS] and [SEP] for BERT), in the
+    pruned vocabulary."""
     if not processor:
-        return
-    if processor.get("type") == "Sequence":
-        for step in processor.get("processors", []):
-            _remap_post_processor(step, new_ids)
-        return
-    for token in (processor.get("special_tokens") or {}).values():
-        token["ids"] = [new_ids[i] for i in token["ids"]]
-    for key in ("cls", "sep"):  # BertProcessing / RobertaProcessing: [token, id]
-        if key in processor:
-            processor[key] = [processor[key][0], new_ids[processor[key][1]]]
+        return [], []
+    kind = processor.get("type")
+    if kind == "TemplateProcessing":
+        tokens = processor["special_tokens"]
+        parts: tuple[list[int], list[int]] = ([], [])
+        side = 0
+        for piece in processor["single"]:
+            if "Sequence" in piece:
+                side = 1
+            else:
+                parts[side].extend(new_ids[i] for i in tokens[piece["SpecialToken"]["id"]]["ids"])
+        return parts
+    if kind in ("BertProcessing", "RobertaProcessing"):
+        return [new_ids[processor["cls"][1]]], [new_ids[processor["sep"][1]]]
+    raise KdedgeError(f"the teacher's tokenizer adds special tokens in a way kdedge does not read ({kind})")
 
 
 def from_teacher(
@@ -163,22 +223,27 @@ def from_teacher(
     from .students import Student
     from .teacher import TEACHER_FILE
 
+    check_teacher(teacher_dir, {} if layers is None else {"layers": layers})
     teacher_dir = Path(teacher_dir)
     meta = json.loads((teacher_dir / TEACHER_FILE).read_text(encoding="utf-8"))
     if list(meta["label_names"]) != list(label_names):
         raise KdedgeError(f"{teacher_dir}: the teacher's labels are not the dataset's")
     teacher = AutoModelForSequenceClassification.from_pretrained(teacher_dir)
     config = teacher.config.to_dict()
-    if config.get("model_type") not in SUPPORTED:
-        raise KdedgeError(
-            f"{teacher_dir}: the transformer student is made from a {' or '.join(SUPPORTED)} teacher, "
-            f"not {config.get('model_type')}"
-        )
     count = config["num_hidden_layers"]
     layers = check_layers(default_layers(count) if layers is None else layers, count)
-    vocab, rows = prune_vocabulary(teacher_dir / "tokenizer.json", texts, config.get("pad_token_id") or 0, max_length)
+    vocab, rows, prefix, suffix = prune_vocabulary(
+        teacher_dir / "tokenizer.json", texts, config.get("pad_token_id") or 0, max_length
+    )
+    if max_length + len(prefix) + len(suffix) > config.get("max_position_embeddings", math.inf):
+        raise KdedgeError(f"max_length {max_length} plus the teacher's special tokens exceeds its positions")
     keep = ("architectures", "transformers_version", "dtype", "torch_dtype", "_name_or_path")
-    options = {"config": {k: v for k, v in config.items() if k not in keep}, "layers": layers}
+    options = {
+        "config": {k: v for k, v in config.items() if k not in keep},
+        "layers": layers,
+        "prefix": prefix,
+        "suffix": suffix,
+    }
     student = Student.create("transformer", vocab, label_names, seed=seed, **options)
     state = teacher.state_dict()
     embedding = teacher.get_input_embeddings().weight
