@@ -137,3 +137,22 @@ def test_auto_puts_the_transformer_on_the_ladder_by_size(tiny_teacher, few_texts
     assert transformer["latency_us"] > 0 and 0 <= transformer["val_accuracy"] <= 1
     if result["student"]["architecture"] == "transformer":  # trained with its own settings, recorded as such
         assert result["student"]["lr"] == 1e-4 and result["student"]["options"]["layers"] == [0, 1]
+
+
+def test_auto_skips_a_transformer_over_the_latency_budget_before_training_it(
+    tiny_teacher, few_texts, tmp_path, monkeypatch
+):
+    """Its training is the long one, so its latency (which training does not change) is checked first."""
+    from kdedge import frontier
+    from kdedge.distill import Budget
+
+    monkeypatch.setattr(
+        frontier, "latency_us", lambda student, texts: 9e9 if student.architecture == "transformer" else 1.0
+    )
+    dataset = load_dataset(str(few_texts))
+    config = StudentConfig(architecture="auto", epochs=1, vocab_size=300, buckets=0)
+    budget = Budget(tolerance=-1.0, max_latency_us=2.0)
+    result = distill(dataset, tmp_path / "s", tiny_teacher, config, progress=False, log=print, budget=budget)
+    skipped = result["student_choice"]["skipped"]
+    assert [(s["architecture"], s["why"]) for s in skipped] == [("transformer", "over --max-latency-us")]
+    assert "val_accuracy" not in skipped[0]  # never trained

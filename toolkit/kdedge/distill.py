@@ -351,7 +351,8 @@ def word_order_sensitivity(cache: SoftLabels, logits_fn, dataset: TextDataset, s
     }
 
 
-# Candidates of `--student auto`, smallest first (then the transformer student when the teacher is a folder).
+# Candidates of `--student auto` (tried smallest first; the transformer student joins them when the teacher is a
+# `kdedge teacher` folder).
 CANDIDATES = ("mlp", "cnn", "bilstm")
 TOLERANCE = 0.01  # a student within 1 point of the teacher's validation accuracy is good enough
 
@@ -397,20 +398,29 @@ def choose_student(
     tried, skipped = [], []
     best = None
     rule = None
-    ladder = []
+    ladder = []  # (parameters, config, latency known before training)
     for architecture in CANDIDATES:
         candidate = replace(config, architecture=architecture, options=dict(DEFAULT_OPTIONS[architecture]))
         rows, labels = candidate.vocab_size + candidate.buckets, len(dataset.label_names)
-        ladder.append((count_params(build(architecture, rows, labels, **candidate.options)), candidate))
+        ladder.append((count_params(build(architecture, rows, labels, **candidate.options)), candidate, None))
     if teacher_dir and (Path(teacher_dir) / TEACHER_FILE).is_file():
         candidate = replace(config, architecture="transformer", options={}, **TRANSFORMER_TRAINING)
-        # its size is known once the teacher is cut down and its vocabulary pruned (seconds, no training)
-        ladder.append((new_student(dataset, texts, candidate, corpus, teacher_dir).params, candidate))
-    for params, candidate in sorted(ladder, key=lambda rung: rung[0]):  # smallest first, whatever the teacher
+        # its size is known once the teacher is cut down and its vocabulary pruned (seconds, no training); its
+        # training takes long, so a latency budget is checked first (training does not change the latency)
+        untrained = new_student(dataset, texts, candidate, corpus, teacher_dir)
+        latency = latency_us(untrained, dataset.validation.texts) if budget.max_latency_us else None
+        ladder.append((untrained.params, candidate, latency))
+    for params, candidate, latency in sorted(ladder, key=lambda rung: rung[0]):  # smallest first
         architecture = candidate.architecture
         if budget.max_params and params > budget.max_params:
             skipped.append({"architecture": architecture, "params": params, "why": "over --max-params"})
             log(f"  {architecture}: about {params:,} parameters, over --max-params {budget.max_params:,}: skipped")
+            continue
+        if latency is not None and latency > budget.max_latency_us:
+            skipped.append(
+                {"architecture": architecture, "params": params, "latency_us": latency, "why": "over --max-latency-us"}
+            )
+            log(f"  {architecture}: {latency:,.1f} us, over --max-latency-us {budget.max_latency_us:,}: skipped")
             continue
         student, training = train_student(
             dataset, texts, teacher_logits, candidate, progress, vectors, corpus, teacher_dir
