@@ -33,12 +33,12 @@ def test_pruned_tokenizer_splits_transfer_texts_as_the_teacher(emotion_small):
     """MiniLM's real WordPiece vocabulary (shipped in a pip package): the pruned tokenizer gives the teacher's
     pieces on every transfer text, a fraction of the vocabulary, padding at id 0, and unseen words still split."""
     source = Path(default_base_model()) / "tokenizer.json"
-    texts = [*load_dataset(str(emotion_small)).train.texts[:500], "Zoë's naïve café, 42 km/h!!"]
+    texts = [*load_dataset(str(emotion_small)).train.texts[:500], "Zoë's naïve café, 42 km/h!!", "ΌΣΟΣ Σίσυφος"]
     vocab, rows, prefix, suffix = prune_vocabulary(source, texts, pad_id=0, max_length=512)
     assert len(vocab) == len(rows) < 0.2 * Tokenizer.from_file(str(source)).get_vocab_size()
     assert vocab.tokens[PAD_ID] == "<pad>" and vocab.tokens[UNK_ID] == "<unk>" and rows[:2] == [0, 100]
     mapped = [[rows[i] for i in vocab.ids(text)] for text in texts]
-    assert mapped == _teacher_ids(source, texts)
+    assert mapped == _teacher_ids(source, texts)  # a word-final capital sigma too (see portable_normalizer)
     # a word the transfer set never had splits into kept pieces (down to single characters), never unknown
     unseen = "xylophonist quizzically"
     assert UNK_ID not in vocab.ids(unseen) and len(vocab.ids(unseen)) > 4

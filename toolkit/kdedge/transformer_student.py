@@ -179,11 +179,25 @@ def prune_vocabulary(teacher_tokenizer: Path, texts: Iterable[str], pad_id: int,
         # matched before normalisation, like the "<unk>" of kdedge's own tokenizers
         added.append({**token, "id": new_ids[token["id"]], "content": content, "normalized": False})
     spec["added_tokens"] = added
+    spec["normalizer"] = portable_normalizer(spec.get("normalizer"))
     prefix, suffix = _template(spec.get("post_processor"), new_ids)
     spec["post_processor"] = None  # the model adds them (TransformerStudent.wrap)
     spec["padding"] = None
     spec["truncation"] = {"direction": "Right", "max_length": max_length, "strategy": "LongestFirst", "stride": 0}
     return Vocabulary(Tokenizer.from_str(json.dumps(spec))), rows, prefix, suffix
+
+
+def portable_normalizer(normalizer: dict | None) -> dict | None:
+    """The teacher's normalizer, made to give the same text in every `tokenizers` port. BERT's lower-cases
+    character by character in Rust (capital sigma is always "σ") but with JavaScript's toLowerCase, which
+    writes a word-final sigma as "ς" (found by the conformance vectors): capital sigma becomes "σ" first, which
+    is what the Rust tokenizer, and so the teacher, reads anyway."""
+    if not (normalizer and normalizer.get("type") == "BertNormalizer" and normalizer.get("lowercase")):
+        return normalizer
+    return {
+        "type": "Sequence",
+        "normalizers": [{"type": "Replace", "pattern": {"String": "Σ"}, "content": "σ"}, normalizer],
+    }
 
 
 def _template(processor: dict | None, new_ids: dict[int, int]) -> tuple[list[int], list[int]]:
