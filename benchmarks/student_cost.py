@@ -12,6 +12,7 @@ python benchmarks/student_cost.py runs/students/clinc150-transformer runs/bundle
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 from pathlib import Path
@@ -72,6 +73,7 @@ def main() -> None:
             **{f"runtime {b} int8": runtime_latency_us(args.bundle, b, texts) for b in ("onnxruntime", "openvino")},
         },
         latency_texts=len(texts),
+        cpu_affinity=sorted(os.sched_getaffinity(0)),  # the cores the process was pinned to (taskset)
     )
     write_json(args.output, result)
     print(result["int8_model_bytes"], result["latency_us"])
