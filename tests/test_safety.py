@@ -81,6 +81,8 @@ DISTILL_CASES = [
     ["-o", "novalue"],
     ["--student", "auto", "-o", "dim=8"],
     ["--student", "cnn", "-o", "kernel=0"],
+    ["--student", "transformer"],  # made from the teacher: needs --teacher
+    ["--student", "transformer", "-o", "dim=8"],
     ["--epochs", "0"],
     ["--epochs", "-1"],
     ["--batch-size", "0"],

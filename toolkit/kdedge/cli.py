@@ -6,6 +6,7 @@ import json
 import math
 import os
 import sys
+from functools import partial
 from pathlib import Path
 
 import click
@@ -317,12 +318,14 @@ RAY_HELP = (
 @click.option(
     "--student",
     "architecture",
-    type=click.Choice(["mlp", "cnn", "bilstm", "auto"]),
+    type=click.Choice(["mlp", "cnn", "bilstm", "transformer", "auto"]),
     default="mlp",
     show_default=True,
-    help="Student architecture. auto: train mlp, cnn, bilstm smallest first and keep the smallest within "
-    "--tolerance of the teacher on validation (within --max-params / --max-latency-us); prints the frontier, and "
-    "with --output also plots it (OUTPUT-frontier.png).",
+    help="Student architecture. transformer: the --teacher folder cut down to some of its layers (-o "
+    "layers=[0,5]; default the first and last) with its vocabulary pruned to the transfer set's tokens. auto: "
+    "train mlp, cnn, bilstm (then transformer, given a --teacher folder) smallest first and keep the smallest "
+    "within --tolerance of the teacher on validation (within --max-params / --max-latency-us); prints the "
+    "frontier, and with --output also plots it (OUTPUT-frontier.png).",
 )
 @click.option(
     "--tolerance",
@@ -403,9 +406,9 @@ RAY_HELP = (
     help="Student embeddings start random or from the teacher's out-of-context word vectors (PCA; like Tang "
     "et al.'s word2vec init, from the teacher; kept in the soft-label file).",
 )
-@click.option("--epochs", default=30, show_default=True, type=POSITIVE)
-@click.option("--lr", default=1e-2, show_default=True, type=POSITIVE_FLOAT)
-@click.option("--batch-size", default=256, show_default=True, type=POSITIVE)
+@click.option("--epochs", default=None, type=POSITIVE, help="Maximum epochs [default: 30; transformer 4].")
+@click.option("--lr", default=None, type=POSITIVE_FLOAT, help="Peak learning rate [default: 0.01; transformer 1e-4].")
+@click.option("--batch-size", default=None, type=POSITIVE, help="[default: 256; transformer 64]")
 @click.option("--seed", default=0, show_default=True, type=NON_NEGATIVE)
 @click.option(
     "--threads",
@@ -470,6 +473,8 @@ def distill(
     student_options = parse_options(options)
     if architecture == "auto" and student_options:
         raise click.BadParameter("--student auto trains each candidate with its defaults", param_hint="'-o'")
+    if architecture == "transformer" and not teacher_dir:
+        raise click.UsageError("--student transformer is made from the teacher: pass --teacher (its folder)")
     if architecture != "auto":
         student_options = {**lib.DEFAULT_OPTIONS[architecture], **student_options}
         try:
@@ -487,18 +492,17 @@ def distill(
         form = teacher_form(teacher_dir, "auto", "int8", bf16, on_ray=True)
         ray_label(corpus, shards, teacher_dir, form, ray_address, text_column, 64, None, 1, 10000, quiet)
     dataset = load_data(data, text_column, label_column, quiet)
-    config = lib.StudentConfig(
-        architecture=architecture,
+    given = {"epochs": epochs, "lr": lr, "batch_size": batch_size}
+    config = lib.StudentConfig.for_architecture(
+        architecture,
         vocab_size=vocab_size,
         buckets=buckets,
         options=student_options,
         loss=loss,
         temperature=temperature,
-        epochs=epochs,
-        lr=lr,
-        batch_size=batch_size,
         seed=seed,
         init=init,
+        **{key: value for key, value in given.items() if value is not None},
     )
     log = (lambda message: None) if quiet else (lambda message: click.echo(message, err=True))
     result = lib.distill(
@@ -578,7 +582,10 @@ def export(student_dir, out, web, data, text_column, label_column, int8, fused, 
     if not int8:
         raise click.UsageError("student bundles always hold fp32 and int8 variants; --no-int8 is for teachers")
     dataset = load_data(data, text_column, label_column, quiet)
-    manifest = export_student(student_dir, out, dataset, force=force, log=log, fused=fused)
+    # a fallback to weight-only int8 is said even with --quiet
+    manifest = export_student(
+        student_dir, out, dataset, force=force, log=log, fused=fused, warn=partial(click.echo, err=True)
+    )
     sizes = {name: (Path(out) / name).stat().st_size for name in manifest["files"]}
     click.echo(
         f"bundle written to {out}: {len(sizes)} files, int8 models "

@@ -51,7 +51,14 @@ DEFAULT_OPTIONS = {
     "mlp": {"dim": 16, "pooling": "recurrent", "dropout": 0.1},
     "cnn": {"dim": 64, "filters": 128, "kernel": 3},
     "bilstm": {"dim": 64, "hidden": 64},
+    "transformer": {},  # layers: the teacher's first and last (transformer_student.default_layers)
 }
+
+# How the transformer student trains unless told otherwise (the small students' settings are StudentConfig's
+# defaults): it starts from the fine-tuned teacher, so it wants a fine-tuning learning rate, and an epoch over
+# a large transfer set costs it minutes, not seconds. A usual fine-tuning setting, not tuned: on CLINC150
+# validation it was still rising slowly at epoch 4 (benchmarks/README.md).
+TRANSFORMER_TRAINING = {"lr": 1e-4, "batch_size": 64, "epochs": 4, "patience": 1}
 
 
 @dataclass
@@ -73,6 +80,13 @@ class StudentConfig:
     patience: int = 5
     seed: int = 0
     init: str = "random"  # "teacher": embeddings start from the teacher's word vectors (PCA), see embedding_init
+
+    @classmethod
+    def for_architecture(cls, architecture: str, **settings) -> StudentConfig:
+        """A config with the architecture's default options and training settings, then `settings`."""
+        defaults = TRANSFORMER_TRAINING if architecture == "transformer" else {}
+        options = dict(DEFAULT_OPTIONS.get(architecture, {}))
+        return cls(architecture=architecture, **{"options": options, **defaults, **settings})
 
 
 def cache_dir() -> Path:
@@ -213,6 +227,10 @@ def distill(
     disk during training, so memory stays bounded whatever the corpus size."""
     config = config or StudentConfig()
     check_new(out, force)
+    if config.architecture == "transformer":
+        from .transformer_student import check_teacher
+
+        check_teacher(teacher_dir, config.options)
     started = time.perf_counter()
     augment_choice = "auto: by training split size" if augment == "auto" else "given"
     augment = auto_copies(len(dataset.train)) if augment == "auto" else int(augment)
@@ -273,14 +291,19 @@ def distill(
             budget,
             references,
             corpus,
+            teacher_dir,
         )
         if frontier_plot:
             from .frontier import plot
 
             plot(choice["frontier"], frontier_plot)
-        config = replace(config, architecture=student.architecture, options=student.options)
+        settings = TRANSFORMER_TRAINING if student.architecture == "transformer" else {}
+        config = replace(config, architecture=student.architecture, options=student.options, **settings)
     else:
-        student, training = train_student(dataset, texts, teacher_logits, config, progress, vectors, corpus)
+        student, training = train_student(
+            dataset, texts, teacher_logits, config, progress, vectors, corpus, teacher_dir
+        )
+        config = replace(config, options=student.options)  # the transformer's: the layers kept, its config
     if corpus:
         stats["corpus_texts"] = corpus.kept
         stats["removed_as_validation_or_test"] += corpus.removed_as_held_out
@@ -353,7 +376,8 @@ def word_order_sensitivity(cache: SoftLabels, logits_fn, dataset: TextDataset, s
     }
 
 
-# Candidates of `--student auto`, smallest first.
+# Candidates of `--student auto` (tried smallest first; the transformer student joins them when the teacher is a
+# `kdedge teacher` folder).
 CANDIDATES = ("mlp", "cnn", "bilstm")
 TOLERANCE = 0.01  # a student within 1 point of the teacher's validation accuracy is good enough
 
@@ -381,29 +405,51 @@ def choose_student(
     budget: Budget | None = None,
     references: Sequence[dict] = (),
     corpus: ShardCorpus | None = None,
+    teacher_dir: str | Path | None = None,
 ) -> tuple[Student, dict, dict]:
     """Walk the frontier smallest first: skip candidates over the parameter budget (known before training) or
     the latency budget (measured on the trained candidate), and keep the first within `budget.tolerance` of the
     teacher on validation, else the most accurate one in budget. Returns the student, its training report and
     the choice: the rule that decided, every point of the frontier (with `references`, gold-label models on the
     same validation split) and the paired test against the teacher. `teacher_val`: the teacher's validation
-    predictions."""
+    predictions. With a transformer `teacher_dir` (a `kdedge teacher` folder), the transformer student made from
+    it joins the candidates (in its place by size, usually the largest), trained with its own settings
+    (TRANSFORMER_TRAINING)."""
     from .frontier import latency_us, table
+    from .teacher import TEACHER_FILE
 
     budget = budget or Budget()
     teacher_val_accuracy = float((teacher_val == dataset.validation.labels).mean())
     tried, skipped = [], []
     best = None
     rule = None
+    ladder = []  # (parameters, config, latency known before training)
     for architecture in CANDIDATES:
         candidate = replace(config, architecture=architecture, options=dict(DEFAULT_OPTIONS[architecture]))
-        rows = candidate.vocab_size + candidate.buckets
-        params = count_params(build(architecture, rows, len(dataset.label_names), **candidate.options))
+        rows, labels = candidate.vocab_size + candidate.buckets, len(dataset.label_names)
+        ladder.append((count_params(build(architecture, rows, labels, **candidate.options)), candidate, None))
+    if teacher_dir and (Path(teacher_dir) / TEACHER_FILE).is_file():
+        candidate = replace(config, architecture="transformer", options={}, **TRANSFORMER_TRAINING)
+        # its size is known once the teacher is cut down and its vocabulary pruned (seconds, no training); its
+        # training takes long, so a latency budget is checked first (training does not change the latency)
+        untrained = new_student(dataset, texts, candidate, corpus, teacher_dir)
+        latency = latency_us(untrained, dataset.validation.texts) if budget.max_latency_us else None
+        ladder.append((untrained.params, candidate, latency))
+    for params, candidate, latency in sorted(ladder, key=lambda rung: rung[0]):  # smallest first
+        architecture = candidate.architecture
         if budget.max_params and params > budget.max_params:
             skipped.append({"architecture": architecture, "params": params, "why": "over --max-params"})
             log(f"  {architecture}: about {params:,} parameters, over --max-params {budget.max_params:,}: skipped")
             continue
-        student, training = train_student(dataset, texts, teacher_logits, candidate, progress, vectors, corpus)
+        if latency is not None and latency > budget.max_latency_us:
+            skipped.append(
+                {"architecture": architecture, "params": params, "latency_us": latency, "why": "over --max-latency-us"}
+            )
+            log(f"  {architecture}: {latency:,.1f} us, over --max-latency-us {budget.max_latency_us:,}: skipped")
+            continue
+        student, training = train_student(
+            dataset, texts, teacher_logits, candidate, progress, vectors, corpus, teacher_dir
+        )
         accuracy = training["best_val_accuracy"]
         latency = latency_us(student, dataset.validation.texts)
         # test figures are reported for the table across students; the choice reads validation only
@@ -489,17 +535,16 @@ def train_student(
     progress: bool,
     vectors: WordVectors | None = None,
     corpus: ShardCorpus | None = None,
+    teacher_dir: str | Path | None = None,
 ) -> tuple[Student, dict]:
     """Build the vocabulary on the transfer set, then fit the student to the teacher's logits.
 
     With `config.init == "teacher"`, `vectors` gives the teacher's word vectors for the embedding init. With
-    `corpus`, its texts join the transfer set and are read from disk shard by shard."""
-    every_text = itertools.chain(texts, corpus.count()) if corpus else texts
-    vocab = Vocabulary.build(
-        every_text, size=config.vocab_size, max_length=config.max_length, buckets=config.buckets, kind=config.tokenizer
-    )
-    student = Student.create(config.architecture, vocab, dataset.label_names, seed=config.seed, **config.options)
-    if config.init == "teacher":
+    `corpus`, its texts join the transfer set and are read from disk shard by shard. The transformer student
+    is made from the teacher folder `teacher_dir` (its vocabulary pruned to the transfer set's tokens)."""
+    student = new_student(dataset, texts, config, corpus, teacher_dir)
+    vocab = student.vocab
+    if config.init == "teacher" and config.architecture != "transformer":  # the transformer *is* the teacher
         if vectors is None:
             raise KdedgeError("init 'teacher' needs the teacher's word vectors")
         words = [token.removeprefix("##") for token in vocab.tokens[2:]]  # a word piece as a word of its own
@@ -536,6 +581,28 @@ def train_student(
         desc=f"student {config.architecture}",
     )
     return student, report
+
+
+def new_student(
+    dataset: TextDataset,
+    texts: list[str],
+    config: StudentConfig,
+    corpus: ShardCorpus | None = None,
+    teacher_dir: str | Path | None = None,
+) -> Student:
+    """An untrained student with its tokenizer: a vocabulary learnt on the transfer set, or for the transformer
+    student the teacher cut down (`transformer_student.from_teacher`)."""
+    every_text = itertools.chain(texts, corpus.count()) if corpus else texts
+    if config.architecture == "transformer":
+        from .transformer_student import from_teacher
+
+        return from_teacher(
+            teacher_dir, every_text, dataset.label_names, config.max_length, seed=config.seed, **config.options
+        )
+    vocab = Vocabulary.build(
+        every_text, size=config.vocab_size, max_length=config.max_length, buckets=config.buckets, kind=config.tokenizer
+    )
+    return Student.create(config.architecture, vocab, dataset.label_names, seed=config.seed, **config.options)
 
 
 def embedding_init(vectors: np.ndarray, dim: int) -> np.ndarray:

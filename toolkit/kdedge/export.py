@@ -226,10 +226,12 @@ def export_student(
     force: bool = False,
     log=print,
     fused: bool = False,
+    warn=None,
 ) -> dict:
     """Export a student folder to a bundle; every variant is checked against the torch student on `dataset`'s
     test split, and the figures go into the manifest. `fused` adds the tokenizer fused into the int8 OpenVINO
-    model (kdedge.fused)."""
+    model (kdedge.fused). `warn` (default: `log`) says when OpenVINO's int8 falls back from full to weight-only
+    quantization, so a quiet caller still hears it."""
     student = Student.from_pretrained(student_dir)
     if student.label_names != dataset.label_names:
         raise KdedgeError(f"the student's labels {student.label_names} are not the dataset's {dataset.label_names}")
@@ -259,9 +261,13 @@ def export_student(
         openvino_int8 = export_openvino(
             tmp / "model.onnx", tmp / "openvino", calibration, (val_ids, student.logits(dataset.validation.texts))
         )
-        log(
-            f"OpenVINO int8: {openvino_int8['mode']}" + (f" ({openvino_int8['why']})" if "why" in openvino_int8 else "")
-        )
+        if "why" in openvino_int8:
+            (warn or log)(
+                f"warning: OpenVINO int8 fell back to weight-only int8 ({openvino_int8['mode']}): "
+                f"{openvino_int8['why']}"
+            )
+        else:
+            log(f"OpenVINO int8: {openvino_int8['mode']}")
         manifest = {
             "format": BUNDLE_FORMAT,
             "format_version": BUNDLE_VERSION,

@@ -275,13 +275,23 @@ class TextClassifier:
 
 
 def _embedding_rows(model) -> int | None:
-    """Rows of the smallest embedding table of an OpenVINO model: the Gathers that read a constant 2-D table
-    (shape computations gather from 1-D tensors, activations have a dynamic batch axis)."""
+    """Rows of the smallest embedding table that the model's input ids index: the Gathers that read a constant
+    2-D table (shape computations gather from 1-D tensors, activations have a dynamic batch axis) with indices
+    that come from the input (through type conversions only), so a transformer's position and token-type
+    tables, indexed by computed positions, do not count."""
+
+    def from_input(value) -> bool:
+        node = value.get_node()
+        while node.get_type_name() == "Convert":
+            node = node.input_value(0).get_node()
+        return node.get_type_name() == "Parameter"
+
     rows = [
         op.input_value(0).get_partial_shape()[0].get_length()
         for op in model.get_ordered_ops()
         if op.get_type_name() == "Gather"
         and op.input_value(0).get_partial_shape().is_static
         and len(op.input_value(0).get_partial_shape()) == 2
+        and from_input(op.input_value(1))
     ]
     return min(rows, default=None)

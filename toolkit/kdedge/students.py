@@ -21,6 +21,7 @@ from .errors import BundleError
 from .results import atomic_folder
 from .runtime import softmax
 from .text import PAD_ID, TOKENIZER_FILE, Vocabulary
+from .transformer_student import TransformerStudent
 
 FORMAT_VERSION = 2  # 2: the tokenizer is tokenizer.json (Hugging Face tokenizers), no longer vocab.json
 NEG = -1e4  # a large negative score: masks padding without the NaNs that -inf gives for empty texts
@@ -180,7 +181,12 @@ class BiLSTMStudent(nn.Module):
         return self.head(self.dropout(_masked_max(features, mask)))
 
 
-ARCHITECTURES: dict[str, type[nn.Module]] = {"mlp": MLPStudent, "cnn": CNNStudent, "bilstm": BiLSTMStudent}
+ARCHITECTURES: dict[str, type[nn.Module]] = {
+    "mlp": MLPStudent,
+    "cnn": CNNStudent,
+    "bilstm": BiLSTMStudent,
+    "transformer": TransformerStudent,  # made from a teacher folder: transformer_student.from_teacher
+}
 
 
 def build(architecture: str, vocab_size: int, num_labels: int, **options) -> nn.Module:
@@ -196,6 +202,11 @@ def check_options(architecture: str, options: dict) -> None:
     hidden layer), `dropout` a probability; then a tiny model is built, which catches the rest."""
     if architecture not in ARCHITECTURES:
         raise ValueError(f"unknown student {architecture!r} (choose from {', '.join(ARCHITECTURES)})")
+    if architecture == "transformer":  # its config comes from the teacher; the layers are checked against it
+        for key in options:
+            if key != "layers":
+                raise ValueError(f"transformer has no option {key!r} (it has layers, e.g. layers=[0,5])")
+        return
     parameters = dict(list(inspect.signature(ARCHITECTURES[architecture]).parameters.items())[2:])
     for key, value in options.items():
         if key not in parameters:

@@ -1,0 +1,158 @@
+"""The transformer student: a tiny BERT teacher cut down, its vocabulary pruned, distilled, saved, exported."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from tokenizers import Tokenizer
+
+from conftest import read_jsonl, write_jsonl
+from kdedge import conformance
+from kdedge.data import load_dataset
+from kdedge.distill import StudentConfig, distill
+from kdedge.errors import KdedgeError
+from kdedge.export import export_student
+from kdedge.runtime import MODEL_FILES, TextClassifier
+from kdedge.students import Student
+from kdedge.teacher import default_base_model
+from kdedge.text import PAD_ID, UNK_ID
+from kdedge.transformer_student import prune_vocabulary
+
+
+def _teacher_ids(tokenizer_file: Path, texts: list[str], max_length: int = 512) -> list[list[int]]:
+    full = Tokenizer.from_file(str(tokenizer_file))
+    full.enable_truncation(max_length)
+    full.no_padding()
+    return [encoding.ids for encoding in full.encode_batch(texts, add_special_tokens=False)]
+
+
+def test_pruned_tokenizer_splits_transfer_texts_as_the_teacher(emotion_small):
+    """MiniLM's real WordPiece vocabulary (shipped in a pip package): the pruned tokenizer gives the teacher's
+    pieces on every transfer text, a fraction of the vocabulary, padding at id 0, and unseen words still split."""
+    source = Path(default_base_model()) / "tokenizer.json"
+    texts = [*load_dataset(str(emotion_small)).train.texts[:500], "Zoë's naïve café, 42 km/h!!", "ΌΣΟΣ Σίσυφος"]
+    vocab, rows, prefix, suffix = prune_vocabulary(source, texts, pad_id=0, max_length=512)
+    assert len(vocab) == len(rows) < 0.2 * Tokenizer.from_file(str(source)).get_vocab_size()
+    assert vocab.tokens[PAD_ID] == "<pad>" and vocab.tokens[UNK_ID] == "<unk>" and rows[:2] == [0, 100]
+    mapped = [[rows[i] for i in vocab.ids(text)] for text in texts]
+    assert mapped == _teacher_ids(source, texts)  # a word-final capital sigma too (see portable_normalizer)
+    # a word the transfer set never had splits into kept pieces (down to single characters), never unknown
+    unseen = "xylophonist quizzically"
+    assert UNK_ID not in vocab.ids(unseen) and len(vocab.ids(unseen)) > 4
+    assert vocab.ids("<unk>") == [UNK_ID]  # augmentation's mask word is the unknown id
+    # [CLS] and [SEP] are the model's to add (TransformerStudent.wrap), not the tokenizer's
+    assert [rows[i] for i in prefix + suffix] == [101, 102] and vocab.ids("") == []
+
+
+@pytest.fixture(scope="module")
+def few_texts(tmp_path_factory, emotion_small) -> Path:
+    """A few hundred Emotion texts (the tiny teacher's labels): export calibrates on every train text."""
+    folder = tmp_path_factory.mktemp("few_texts")
+    for split, limit in (("train", 300), ("validation", 100), ("test", 100)):
+        write_jsonl(folder / f"{split}.jsonl", read_jsonl(emotion_small / f"{split}.jsonl", limit))
+    return folder
+
+
+def test_transformer_student_distils_saves_and_runs_in_every_runtime(tiny_teacher, few_texts, tmp_path):
+    dataset = load_dataset(str(few_texts))
+    config = StudentConfig.for_architecture("transformer", epochs=1, lr=1e-3)
+    result = distill(dataset, tmp_path / "student", tiny_teacher, config, augment=1, progress=False, log=print)
+    assert result["student"]["architecture"] == "transformer" and result["student"]["options"]["layers"] == [0, 1]
+    assert 0.0 <= result["accuracy"] <= 1.0 and result["student_vs_teacher"]["test"]["p_value"] <= 1.0
+    student = Student.from_pretrained(tmp_path / "student")
+    assert student.params == result["params"]
+    texts = dataset.test.texts[:50]
+    reference = student.logits(texts)
+    assert np.allclose(reference, Student.from_pretrained(tmp_path / "student").logits(texts), atol=0)
+    # padding changes nothing: a text alone and in a padded batch gets the same logits
+    assert np.abs(student.logits(texts[:1]) - reference[:1]).max() < 1e-4
+    # the pruned tokenizer splits every transfer text as the teacher's own
+    train = dataset.train.texts
+    rows = _teacher_rows(tiny_teacher, student)
+    pruned = [[rows[i] for i in row if i != PAD_ID] for row in student.vocab.encode(train)]
+    assert pruned == _teacher_ids(tiny_teacher / "tokenizer.json", train, student.vocab.max_length)
+
+    bundle = tmp_path / "bundle"
+    export_student(tmp_path / "student", bundle, dataset, log=lambda m: None)
+    vectors = conformance.load(bundle / conformance.CONFORMANCE_FILE)
+    for backend, precision in MODEL_FILES:
+        classifier = TextClassifier.load(bundle, backend, precision)
+        logits = classifier.logits(texts)
+        agreement = (logits.argmax(1) == reference.argmax(1)).mean()
+        if precision == "fp32":
+            assert np.abs(logits - reference).max() < 1e-3
+        assert agreement >= 0.9, (backend, precision, agreement)
+        report = conformance.check(classifier, vectors)
+        assert report["id_mismatches"] == 0 and report["label_mismatches"] == 0
+
+
+def _teacher_rows(teacher: Path, student: Student) -> list[int]:
+    """The teacher id of each of the student's tokens (the pruned vocabulary keeps the teacher's strings)."""
+    full = Tokenizer.from_file(str(teacher / "tokenizer.json")).get_vocab()
+    names = {"<pad>": "[PAD]", "<unk>": "[UNK]"}
+    return [full[names.get(token, token)] for token in student.vocab.tokens]
+
+
+def test_transformer_student_needs_a_bert_teacher_folder(tiny_teacher, tiny_bert, few_texts, tmp_path):
+    """Checked before any work: no teacher folder, a base model that is no kdedge teacher, bad layers."""
+    dataset = load_dataset(str(few_texts))
+    config = StudentConfig.for_architecture("transformer", epochs=1)
+    with pytest.raises(KdedgeError, match="pass --teacher"):
+        distill(dataset, tmp_path / "t", None, config, soft_labels=tmp_path / "labels.npz", progress=False)
+    with pytest.raises(KdedgeError, match="not a kdedge teacher folder"):
+        distill(dataset, tmp_path / "t", tiny_bert, config, progress=False)
+    for layers in ([1, 0], [2], [], "0,1"):
+        bad = StudentConfig.for_architecture("transformer", options={"layers": layers})
+        with pytest.raises(KdedgeError, match="increasing layer numbers"):
+            distill(dataset, tmp_path / "t", tiny_teacher, bad, progress=False)
+    assert not (tmp_path / "t").exists()
+
+
+def test_the_model_adds_the_teachers_template_tokens_inside_the_graph():
+    from kdedge.transformer_student import TransformerStudent
+
+    config = {"model_type": "bert", "hidden_size": 8, "num_hidden_layers": 1, "num_attention_heads": 2}
+    model = TransformerStudent(10, 2, {**config, "intermediate_size": 8}, [0], prefix=[2], suffix=[3])
+    ids = torch.tensor([[5, 6, 0], [7, 0, 0], [0, 0, 0]])
+    assert model.wrap(ids).tolist() == [[2, 5, 6, 3, 0], [2, 7, 3, 0, 0], [2, 3, 0, 0, 0]]
+    assert model(ids).shape == (3, 2)
+
+
+def test_auto_puts_the_transformer_on_the_ladder_by_size(tiny_teacher, few_texts, tmp_path):
+    from kdedge.distill import Budget
+
+    dataset = load_dataset(str(few_texts))
+    config = StudentConfig(architecture="auto", epochs=1, vocab_size=300, buckets=0)
+    # a tolerance of -100 points: no candidate qualifies, so every one is trained and the best kept
+    result = distill(
+        dataset, tmp_path / "s", tiny_teacher, config, progress=False, log=lambda m: None, budget=Budget(tolerance=-1.0)
+    )
+    candidates = result["student_choice"]["candidates"]
+    assert sorted(c["architecture"] for c in candidates) == ["bilstm", "cnn", "mlp", "transformer"]
+    assert [c["params"] for c in candidates] == sorted(c["params"] for c in candidates)
+    transformer = next(c for c in candidates if c["architecture"] == "transformer")
+    assert transformer["latency_us"] > 0 and 0 <= transformer["val_accuracy"] <= 1
+    if result["student"]["architecture"] == "transformer":  # trained with its own settings, recorded as such
+        assert result["student"]["lr"] == 1e-4 and result["student"]["options"]["layers"] == [0, 1]
+
+
+def test_auto_skips_a_transformer_over_the_latency_budget_before_training_it(
+    tiny_teacher, few_texts, tmp_path, monkeypatch
+):
+    """Its training is the long one, so its latency (which training does not change) is checked first."""
+    from kdedge import frontier
+    from kdedge.distill import Budget
+
+    monkeypatch.setattr(
+        frontier, "latency_us", lambda student, texts: 9e9 if student.architecture == "transformer" else 1.0
+    )
+    dataset = load_dataset(str(few_texts))
+    config = StudentConfig(architecture="auto", epochs=1, vocab_size=300, buckets=0)
+    budget = Budget(tolerance=-1.0, max_latency_us=2.0)
+    result = distill(dataset, tmp_path / "s", tiny_teacher, config, progress=False, log=print, budget=budget)
+    skipped = result["student_choice"]["skipped"]
+    assert [(s["architecture"], s["why"]) for s in skipped] == [("transformer", "over --max-latency-us")]
+    assert "val_accuracy" not in skipped[0]  # never trained
