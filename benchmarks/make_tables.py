@@ -138,7 +138,8 @@ def distill_table() -> str:
 def _recipe(r: dict) -> tuple[str, str]:
     """A distillation run's student and training, in words (all but the seed)."""
     student = r["student"]
-    options = ", ".join(f"{k}={v}" for k, v in student["options"].items())
+    # a transformer student's options hold its whole model config: left out, its layers say what it is
+    options = ", ".join(f"{k}={v}" for k, v in student["options"].items() if not isinstance(v, dict))
     # runs before the tokenizers library hashed unknown words into buckets; since, a tokenizer spells them with pieces
     kind = student.get("tokenizer")
     vocab = (
@@ -146,6 +147,8 @@ def _recipe(r: dict) -> tuple[str, str]:
         + (f" + {student['buckets']:,} {'buckets' if kind is None else 'pieces'}" if student.get("buckets") else "")
         + (f", {kind} tokenizer" if kind else "")
     )
+    if student["architecture"] == "transformer":  # its vocabulary is the teacher's, pruned to the transfer set
+        vocab = "the teacher's WordPiece vocabulary, pruned"
     training = (
         student["loss"]
         + (f" T={student['temperature']:g}" if student["loss"] == "kl" else "")

@@ -6,7 +6,7 @@ Latency is the median of one text at a time, raw text in, logits out, on one thr
 (`kdedge.runtime.TextClassifier`, each backend in int8). Pin the process to one core for stable figures.
 
 python benchmarks/student_cost.py runs/students/clinc150-transformer runs/bundles/clinc150-transformer \
-    --data ../shared/datasets/clinc150 --output benchmarks/results/distill/clinc150-transformer-cost.json
+    --data ../shared/datasets/clinc150 --output benchmarks/results/student-cost-clinc150-transformer.json
 """
 
 from __future__ import annotations
