@@ -175,18 +175,22 @@ def test_auto_walks_the_frontier_within_its_budget(tiny_teacher, emotion_small, 
 
     dataset = load_dataset(str(emotion_small))
     config = StudentConfig(architecture="auto", epochs=1, lr=0.01, vocab_size=500, buckets=0)
+
+    def auto(name: str, budget: Budget, **kwargs) -> dict:
+        return distill(
+            dataset,
+            tmp_path / name,
+            tiny_teacher,
+            config,
+            augment=0,
+            progress=False,
+            log=lambda m: None,
+            budget=budget,
+            **kwargs,
+        )
+
     # a tolerance of 100 points: the smallest candidate always qualifies, so auto stops there
-    loose = distill(
-        dataset,
-        tmp_path / "a",
-        tiny_teacher,
-        config,
-        augment=0,
-        progress=False,
-        log=lambda m: None,
-        budget=Budget(tolerance=1.0),
-        frontier_plot=tmp_path / "frontier.png",
-    )
+    loose = auto("a", Budget(tolerance=1.0), frontier_plot=tmp_path / "frontier.png")
     choice = loose["student_choice"]
     assert [c["architecture"] for c in choice["candidates"]] == ["mlp"] and "within 100 point" in choice["rule"]
     assert choice["candidates"][0]["latency_us"] > 0 and (tmp_path / "frontier.png").stat().st_size > 10_000
@@ -198,31 +202,13 @@ def test_auto_walks_the_frontier_within_its_budget(tiny_teacher, emotion_small, 
     # no student can be 100 points above the teacher, so every candidate is tried; a parameter cap between cnn
     # (57K) and bilstm (99K) skips bilstm before training, and the transformer made from the teacher (its
     # pruned vocabulary of ~1,800 words x 32 alone takes the rest)
-    capped = distill(
-        dataset,
-        tmp_path / "b",
-        tiny_teacher,
-        config,
-        augment=0,
-        progress=False,
-        log=lambda m: None,
-        budget=Budget(tolerance=-1.0, max_params=60_000),
-    )
+    capped = auto("b", Budget(tolerance=-1.0, max_params=60_000))
     choice = capped["student_choice"]
     assert {s["architecture"] for s in choice["skipped"]} == {"bilstm", "transformer"}
     assert all("val_accuracy" not in s and s["params"] > 60_000 for s in choice["skipped"])
     assert capped["params"] <= 60_000 and "in budget" in choice["rule"]
     with pytest.raises(KdedgeError, match="no candidate"):
-        distill(
-            dataset,
-            tmp_path / "c",
-            tiny_teacher,
-            config,
-            augment=0,
-            progress=False,
-            log=lambda m: None,
-            budget=Budget(max_params=10),
-        )
+        auto("c", Budget(max_params=10))
 
 
 def test_embedding_init_is_the_teachers_principal_directions_at_unit_scale():
