@@ -38,6 +38,13 @@ def test_help_lists_the_commands():
     assert proc.returncode == 0 and "baseline" in proc.stdout and "teacher" in proc.stdout
 
 
+def test_distill_help_states_the_auto_augmentation_rule():
+    from kdedge.augment import AUGMENT_MAX, AUGMENT_TARGET
+
+    text = " ".join(kdedge("distill", "--help").stdout.split())
+    assert f"about {AUGMENT_TARGET:,} augmented texts in all (at most {AUGMENT_MAX} copies per text)" in text
+
+
 def test_distill_command_records_its_threads(tiny_teacher, emotion_small, tmp_path):
     out = tmp_path / "result.json"
     args = [

@@ -12,7 +12,6 @@ from pathlib import Path
 import click
 
 from . import __version__
-from .augment import AUGMENT_MAX, AUGMENT_TARGET
 from .errors import KdedgeError
 
 DATA_HELP = (
@@ -358,8 +357,8 @@ RAY_HELP = (
     show_default=True,
     type=_CountOrAuto(),
     help="Augmented copies per training text (Tang et al.: masked words, words swapped for the teacher's nearest "
-    f"neighbours, n-gram samples). auto: about {AUGMENT_TARGET:,} augmented texts in all (at most "
-    f"{AUGMENT_MAX} copies per text), so small datasets get the most.",
+    "neighbours, n-gram samples). auto: about 128,000 augmented texts in all (at most 20 copies per text), so "
+    "small datasets get the most.",  # kdedge.augment.auto_copies; spelt out so that start-up imports no numpy
 )
 @click.option(
     "--soft-labels",
