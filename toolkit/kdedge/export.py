@@ -162,29 +162,17 @@ def quantize_onnx(source: Path, target: Path) -> dict[str, int]:
     return counts
 
 
-def export_openvino(onnx_path: Path, folder: Path, calibration_ids: list[np.ndarray], check: tuple) -> dict:
-    """OpenVINO IR in fp32 (no fp16 weight compression) and int8 (NNCF).
-
-    int8 first tries full post-training quantization calibrated on training texts, with the MINMAX range
-    estimator (NNCF's default quantile ranges clip the activations of short texts). Activations that are means
-    over a varying number of words are hard to quantize per tensor, so when that variant agrees with fp32 on
-    less than `MIN_AGREEMENT` of the validation texts (`check` = (ids, fp32 logits)), only the weights are
-    quantized (int8, per channel) and activations stay fp32. Returns which mode was kept, and why.
-    """
+def openvino_full_int8(onnx_path: Path, calibration_ids: list[np.ndarray]):
+    """Full post-training int8 (weights and activations) of an ONNX student, calibrated on `calibration_ids`
+    with the MINMAX range estimator (NNCF's default quantile ranges clip the activations of short texts)."""
     import nncf
     import openvino as ov
     from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters
     from nncf.quantization.range_estimator import RangeEstimatorParametersSet
 
-    # NNCF logs its compression statistics as INFO tables with progress bars; what export kept is said by the
-    # caller, in one line
-    nncf.set_log_level(logging.WARNING)
-    folder.mkdir(parents=True, exist_ok=True)
-    model = ov.convert_model(str(onnx_path))
-    ov.save_model(model, str(folder / "model.xml"), compress_to_fp16=False)
     ranges = RangeEstimatorParametersSet.MINMAX
     quantized = nncf.quantize(
-        model,
+        ov.convert_model(str(onnx_path)),
         nncf.Dataset(calibration_ids),
         subset_size=len(calibration_ids),
         advanced_parameters=AdvancedQuantizationParameters(
@@ -193,7 +181,35 @@ def export_openvino(onnx_path: Path, folder: Path, calibration_ids: list[np.ndar
     )
     # The embedding table feeds a Gather, which post-training quantization leaves in fp32: weight compression
     # stores it (and any weight still in fp32) as int8 too.
-    quantized = nncf.compress_weights(quantized, mode=nncf.CompressWeightsMode.INT8_SYM)
+    return nncf.compress_weights(quantized, mode=nncf.CompressWeightsMode.INT8_SYM)
+
+
+def openvino_weight_only_int8(onnx_path: Path):
+    """int8 weights (symmetric, per channel), fp32 activations."""
+    import nncf
+    import openvino as ov
+
+    return nncf.compress_weights(ov.convert_model(str(onnx_path)), mode=nncf.CompressWeightsMode.INT8_SYM)
+
+
+def export_openvino(onnx_path: Path, folder: Path, calibration_ids: list[np.ndarray], check: tuple) -> dict:
+    """OpenVINO IR in fp32 (no fp16 weight compression) and int8 (NNCF).
+
+    int8 first tries full post-training quantization calibrated on training texts (`openvino_full_int8`).
+    Activations that are means over a varying number of words are hard to quantize per tensor, so when that
+    variant agrees with fp32 on less than `MIN_AGREEMENT` of the validation texts (`check` = (ids, fp32
+    logits)), or is larger, only the weights are quantized and activations stay fp32. Returns which mode was
+    kept, and why.
+    """
+    import nncf
+    import openvino as ov
+
+    # NNCF logs its compression statistics as INFO tables with progress bars; what export kept is said by the
+    # caller, in one line
+    nncf.set_log_level(logging.WARNING)
+    folder.mkdir(parents=True, exist_ok=True)
+    ov.save_model(ov.convert_model(str(onnx_path)), str(folder / "model.xml"), compress_to_fp16=False)
+    quantized = openvino_full_int8(onnx_path, calibration_ids)
     ids, reference = check
     compiled = ov.Core().compile_model(quantized, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
     agreement = float((compiled(ids)[0].argmax(1) == reference.argmax(1)).mean())
@@ -201,7 +217,7 @@ def export_openvino(onnx_path: Path, folder: Path, calibration_ids: list[np.ndar
         "mode": "post-training quantization (weights and activations, MINMAX ranges)",
         "full_int8_validation_agreement": agreement,
     }
-    weights_only = nncf.compress_weights(ov.convert_model(str(onnx_path)), mode=nncf.CompressWeightsMode.INT8_SYM)
+    weights_only = openvino_weight_only_int8(onnx_path)
     ov.save_model(quantized, str(folder / "model.int8.xml"), compress_to_fp16=False)
     full_size = (folder / "model.int8.bin").stat().st_size
     ov.save_model(weights_only, str(folder / "model.int8.xml"), compress_to_fp16=False)
