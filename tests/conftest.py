@@ -38,42 +38,80 @@ def emotion_small(tmp_path_factory) -> Path:
     return folder
 
 
-@pytest.fixture(scope="session")
-def tiny_bert(tmp_path_factory, emotion_small) -> Path:
-    """A randomly initialised 2-layer BERT with a word-level vocabulary of the subset: a base model folder
-    that loads through the Auto classes without touching the hub."""
+def _tiny_base_model(folder: Path, emotion_small: Path, family: str) -> Path:
+    """A randomly initialised 2-layer model of `family` (bert or mpnet) with a word-level WordPiece vocabulary
+    of the subset: a base model folder that loads through the Auto classes without touching the hub."""
     from collections import Counter
 
-    from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
+    from transformers import (
+        BertConfig,
+        BertForSequenceClassification,
+        BertTokenizerFast,
+        MPNetConfig,
+        MPNetForSequenceClassification,
+        MPNetTokenizerFast,
+    )
 
-    folder = tmp_path_factory.mktemp("tiny_bert")
     counts = Counter(w for r in read_jsonl(emotion_small / "train.jsonl") for w in r["text"].split())
     words = [w for w, _ in counts.most_common(2000)]
-    tokens = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words]
-    tokenizer = BertTokenizerFast(vocab={token: i for i, token in enumerate(tokens)})  # transformers 5: a dict
+    if family == "bert":
+        special = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+        config_class, model_class, tokenizer_class, names = (
+            BertConfig,
+            BertForSequenceClassification,
+            BertTokenizerFast,
+            {},
+        )
+    else:  # MPNet's own order: padding at 1, positions counted from it
+        special = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
+        config_class, model_class, tokenizer_class = MPNetConfig, MPNetForSequenceClassification, MPNetTokenizerFast
+        names = {"bos_token": "<s>", "cls_token": "<s>", "eos_token": "</s>", "sep_token": "</s>"}
+        names.update(unk_token="<unk>", pad_token="<pad>", mask_token="<mask>")
+    tokens = [*special, *words]
+    tokenizer = tokenizer_class(vocab={token: i for i, token in enumerate(tokens)}, **names)  # transformers 5
     assert tokenizer("i feel", add_special_tokens=False)["input_ids"] != [tokenizer.unk_token_id] * 2
-    config = BertConfig(
-        vocab_size=len(words) + 5,
+    config = config_class(
+        vocab_size=len(tokens),
         hidden_size=32,
         num_hidden_layers=2,
         num_attention_heads=2,
         intermediate_size=64,
         max_position_embeddings=128,
+        pad_token_id=tokenizer.pad_token_id,
     )
-    BertForSequenceClassification(config).save_pretrained(folder)
+    model_class(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
 
 
 @pytest.fixture(scope="session")
-def tiny_teacher(tmp_path_factory, tiny_bert, emotion_small) -> Path:
-    """The tiny BERT fine-tuned for one epoch on the Emotion subset by kdedge itself."""
+def tiny_bert(tmp_path_factory, emotion_small) -> Path:
+    return _tiny_base_model(tmp_path_factory.mktemp("tiny_bert"), emotion_small, "bert")
+
+
+@pytest.fixture(scope="session")
+def tiny_mpnet(tmp_path_factory, emotion_small) -> Path:
+    return _tiny_base_model(tmp_path_factory.mktemp("tiny_mpnet"), emotion_small, "mpnet")
+
+
+def _fine_tuned(folder: Path, base: Path, emotion_small: Path) -> Path:
     from kdedge.data import load_dataset
     from kdedge.teacher import fine_tune
 
-    folder = tmp_path_factory.mktemp("teacher") / "teacher"
-    fine_tune(load_dataset(str(emotion_small)), str(tiny_bert), folder, epochs=2, lr=1e-3, progress=False)
+    fine_tune(load_dataset(str(emotion_small)), str(base), folder, epochs=2, lr=1e-3, progress=False)
     return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_teacher(tmp_path_factory, tiny_bert, emotion_small) -> Path:
+    """The tiny BERT fine-tuned for two epochs on the Emotion subset by kdedge itself."""
+    return _fine_tuned(tmp_path_factory.mktemp("teacher") / "teacher", tiny_bert, emotion_small)
+
+
+@pytest.fixture(scope="session")
+def tiny_mpnet_teacher(tmp_path_factory, tiny_mpnet, emotion_small) -> Path:
+    """The tiny MPNet fine-tuned the same way."""
+    return _fine_tuned(tmp_path_factory.mktemp("mpnet_teacher") / "teacher", tiny_mpnet, emotion_small)
 
 
 @pytest.fixture(scope="session")

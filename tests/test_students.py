@@ -62,3 +62,24 @@ def test_exports_to_onnx_and_openvino(model, tmp_path):
 def test_unknown_architecture():
     with pytest.raises(ValueError, match="unknown student"):
         build("gpt", 10, 2)
+
+
+def test_length_batches_cover_every_row_once_and_group_similar_lengths():
+    from kdedge.students import epoch_batches
+
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(1, 40, size=3000)
+    ids = torch.zeros((3000, 40), dtype=torch.int64)
+    for row, length in enumerate(lengths):
+        ids[row, :length] = 5
+
+    def widths(by_length):
+        batches = list(epoch_batches(ids, torch.Generator().manual_seed(0), 32, by_length))
+        assert sorted(torch.cat(batches).tolist()) == list(range(3000))
+        return np.mean([lengths[b.numpy()].max() for b in batches])
+
+    # batches of similar length are much narrower once trimmed to their longest text
+    assert widths(True) < 0.6 * widths(False)
+    first = [b.tolist() for b in epoch_batches(ids, torch.Generator().manual_seed(1), 32, True)]
+    again = [b.tolist() for b in epoch_batches(ids, torch.Generator().manual_seed(1), 32, True)]
+    assert first == again

@@ -6,7 +6,8 @@ import pytest
 from kdedge.data import load_dataset
 from kdedge.errors import BundleError
 from kdedge.softlabels import SoftLabels, canonical, label_texts
-from kdedge.teacher import Teacher, default_base_model, fine_tune, length_buckets
+from kdedge.students import length_buckets
+from kdedge.teacher import Teacher, default_base_model, fine_tune
 
 
 def test_default_base_model_is_found_through_the_package():

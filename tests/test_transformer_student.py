@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -17,9 +18,9 @@ from kdedge.errors import KdedgeError
 from kdedge.export import export_student
 from kdedge.runtime import MODEL_FILES, TextClassifier
 from kdedge.students import Student
-from kdedge.teacher import default_base_model
+from kdedge.teacher import Teacher, default_base_model
 from kdedge.text import PAD_ID, UNK_ID
-from kdedge.transformer_student import prune_vocabulary
+from kdedge.transformer_student import from_teacher, prune_vocabulary
 
 
 def _teacher_ids(tokenizer_file: Path, texts: list[str], max_length: int = 512) -> list[list[int]]:
@@ -56,7 +57,22 @@ def few_texts(tmp_path_factory, emotion_small) -> Path:
     return folder
 
 
-def test_transformer_student_distils_saves_and_runs_in_every_runtime(tiny_teacher, few_texts, tmp_path):
+@pytest.mark.parametrize("family", ["tiny_teacher", "tiny_mpnet_teacher"])
+def test_with_every_layer_kept_the_student_is_the_teacher(family, request, emotion_small):
+    """Cut nothing and the student answers as the teacher: the pruned vocabulary, the template tokens added in
+    the model and the position ids (MPNet counts them from its padding id, which pruning moves) all match."""
+    teacher_dir = request.getfixturevalue(family)
+    dataset = load_dataset(str(emotion_small))
+    # an unknown word mid-text: the pruned unknown id is 1, MPNet's own padding id
+    texts = [*dataset.validation.texts[:64], "i feel xqzzyq so happy today"]
+    student = from_teacher(teacher_dir, dataset.train.texts + texts, dataset.label_names, 64, layers=[0, 1])
+    expected = Teacher.from_pretrained(teacher_dir).logits(texts)
+    assert np.abs(student.logits(texts) - expected).max() < 1e-4
+
+
+@pytest.mark.parametrize("family", ["tiny_teacher", "tiny_mpnet_teacher"])
+def test_transformer_student_distils_saves_and_runs_in_every_runtime(family, request, few_texts, tmp_path):
+    tiny_teacher = request.getfixturevalue(family)
     dataset = load_dataset(str(few_texts))
     config = StudentConfig.for_architecture("transformer", epochs=1, lr=1e-3)
     result = distill(dataset, tmp_path / "student", tiny_teacher, config, augment=1, progress=False, log=print)
@@ -91,12 +107,14 @@ def test_transformer_student_distils_saves_and_runs_in_every_runtime(tiny_teache
 
 def _teacher_rows(teacher: Path, student: Student) -> list[int]:
     """The teacher id of each of the student's tokens (the pruned vocabulary keeps the teacher's strings)."""
-    full = Tokenizer.from_file(str(teacher / "tokenizer.json")).get_vocab()
-    names = {"<pad>": "[PAD]", "<unk>": "[UNK]"}
+    spec = json.loads((teacher / "tokenizer.json").read_text(encoding="utf-8"))
+    full = spec["model"]["vocab"]
+    pad_id = json.loads((teacher / "config.json").read_text(encoding="utf-8"))["pad_token_id"]
+    names = {"<pad>": next(t for t, i in full.items() if i == pad_id), "<unk>": spec["model"]["unk_token"]}
     return [full[names.get(token, token)] for token in student.vocab.tokens]
 
 
-def test_transformer_student_needs_a_bert_teacher_folder(tiny_teacher, tiny_bert, few_texts, tmp_path):
+def test_transformer_student_needs_a_teacher_folder(tiny_teacher, tiny_bert, few_texts, tmp_path):
     """Checked before any work: no teacher folder, a base model that is no kdedge teacher, bad layers."""
     dataset = load_dataset(str(few_texts))
     config = StudentConfig.for_architecture("transformer", epochs=1)

@@ -58,7 +58,7 @@ DEFAULT_OPTIONS = {
 # defaults): it starts from the fine-tuned teacher, so it wants a fine-tuning learning rate, and an epoch over
 # a large transfer set costs it minutes, not seconds. A usual fine-tuning setting, not tuned: on CLINC150
 # validation it was still rising slowly at epoch 4 (benchmarks/README.md).
-TRANSFORMER_TRAINING = {"lr": 1e-4, "batch_size": 64, "epochs": 4, "patience": 1}
+TRANSFORMER_TRAINING = {"lr": 1e-4, "batch_size": 64, "epochs": 4, "patience": 1, "length_buckets": True}
 
 
 @dataclass
@@ -80,6 +80,7 @@ class StudentConfig:
     patience: int = 5
     seed: int = 0
     init: str = "random"  # "teacher": embeddings start from the teacher's word vectors (PCA), see embedding_init
+    length_buckets: bool = False  # batches of similar length (kdedge.students.epoch_batches)
 
     @classmethod
     def for_architecture(cls, architecture: str, **settings) -> StudentConfig:
@@ -559,7 +560,7 @@ def train_student(
 
         pieces = [functools.partial(in_memory, start) for start in range(0, len(texts), CHUNK)]
         pieces += [functools.partial(corpus.read, shard) for shard in corpus.shards]
-        data = StreamData(vocab, pieces, len(texts) + corpus.kept)
+        data = StreamData(vocab, pieces, len(texts) + corpus.kept, config.length_buckets)
         train, targets = data, None
     else:
         train, targets = vocab.encode(texts, pad_to="max"), teacher_logits
@@ -579,6 +580,7 @@ def train_student(
         seed=config.seed,
         progress=progress,
         desc=f"student {config.architecture}",
+        by_length=config.length_buckets,
     )
     return student, report
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import inspect
 import json
 import math
+import random
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
@@ -326,21 +327,54 @@ def distillation_loss(
     raise ValueError(f"unknown loss {loss!r} (ce, kl or mse)")
 
 
+def length_buckets(lengths: Sequence[int], batch_size: int, rng: random.Random | None) -> list[list[int]]:
+    """Batches of similar length, so dynamic padding wastes little compute.
+
+    With `rng`, texts are shuffled, sorted by length within chunks of 50 batches and the batches shuffled
+    (training); without it, all texts are sorted by length (inference).
+    """
+    order = list(range(len(lengths)))
+    if rng is None:
+        order.sort(key=lambda i: lengths[i])
+        return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+    rng.shuffle(order)
+    chunk = batch_size * 50
+    batches = []
+    for start in range(0, len(order), chunk):
+        part = sorted(order[start : start + chunk], key=lambda i: lengths[i])
+        batches += [part[i : i + batch_size] for i in range(0, len(part), batch_size)]
+    rng.shuffle(batches)
+    return batches
+
+
 class ArrayData:
     """Training examples held in memory: ids (n, length) and targets; an epoch is a seeded permutation."""
 
-    def __init__(self, ids: np.ndarray, targets: np.ndarray) -> None:
+    def __init__(self, ids: np.ndarray, targets: np.ndarray, by_length: bool = False) -> None:
         self.x = torch.from_numpy(ids)
         self.y = torch.from_numpy(targets)
+        self.by_length = by_length
 
     def __len__(self) -> int:
         return len(self.x)
 
     def epoch(self, generator: torch.Generator, batch_size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        order = torch.randperm(len(self.x), generator=generator)
-        for start in range(0, len(self.x), batch_size):
-            index = order[start : start + batch_size]
+        for index in epoch_batches(self.x, generator, batch_size, self.by_length):
             yield self.x[index], self.y[index]
+
+
+def epoch_batches(
+    ids: torch.Tensor, generator: torch.Generator, batch_size: int, by_length: bool
+) -> Iterator[torch.Tensor]:
+    """One epoch's batches of row numbers: a seeded permutation, or with `by_length` seeded batches of texts of
+    similar length (`length_buckets`), which `fit` trims to their longest text: a transformer then spends its
+    time on words, not padding (2.4x fewer columns on short-text data)."""
+    if not by_length:
+        order = torch.randperm(len(ids), generator=generator)
+        yield from (order[start : start + batch_size] for start in range(0, len(ids), batch_size))
+        return
+    rng = random.Random(int(torch.randint(2**31, (1,), generator=generator)))
+    yield from map(torch.tensor, length_buckets((ids != PAD_ID).sum(1).tolist(), batch_size, rng))
 
 
 def fit(
@@ -360,17 +394,19 @@ def fit(
     seed: int = 0,
     progress: bool = True,
     desc: str = "train",
+    by_length: bool = False,
 ) -> dict:
     """Train with Adam and a cosine schedule, keep the epoch with the best validation accuracy.
 
     `targets` are gold label ids for loss "ce", teacher logits (n, labels) for "kl" and "mse". The examples are
     arrays (`train_ids`, `targets`) or a data source with `__len__` and `epoch(generator, batch_size)` (targets
-    None), such as `StreamData`, which reads a corpus's soft labels from disk in bounded memory.
+    None), such as `StreamData`, which reads a corpus's soft labels from disk in bounded memory. `by_length`
+    batches array examples by text length (`epoch_batches`).
     Returns the training history and the best epoch; the model ends with the best epoch's weights.
     """
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
-    data = ArrayData(train_ids, targets) if isinstance(train_ids, np.ndarray) else train_ids
+    data = ArrayData(train_ids, targets, by_length) if isinstance(train_ids, np.ndarray) else train_ids
     x_val = torch.from_numpy(val_ids)
     steps_per_epoch = math.ceil(len(data) / batch_size)
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
@@ -421,13 +457,20 @@ def predict_ids(model: nn.Module, ids: torch.Tensor, batch_size: int = 4096) -> 
 class StreamData:
     """Training examples that need not fit in memory: pieces of (texts, teacher logits), each loaded when an
     epoch reaches it (a soft-label shard read from disk, or a slice of an in-memory list). An epoch visits the
-    pieces in a seeded random order and each piece in a seeded random permutation, so memory holds one piece
+    pieces in a seeded random order and each piece in seeded batches (`epoch_batches`), so memory holds one piece
     at a time whatever the corpus size."""
 
-    def __init__(self, vocab: Vocabulary, pieces: Sequence[Callable[[], tuple[list[str], np.ndarray]]], size: int):
+    def __init__(
+        self,
+        vocab: Vocabulary,
+        pieces: Sequence[Callable[[], tuple[list[str], np.ndarray]]],
+        size: int,
+        by_length: bool = False,
+    ):
         self.vocab = vocab
         self.pieces = list(pieces)
         self.size = size
+        self.by_length = by_length
 
     def __len__(self) -> int:
         return self.size
@@ -439,7 +482,5 @@ class StreamData:
                 continue
             ids = torch.from_numpy(self.vocab.encode(texts, pad_to="max"))
             targets = torch.from_numpy(np.ascontiguousarray(logits, dtype=np.float32))
-            order = torch.randperm(len(ids), generator=generator)
-            for start in range(0, len(ids), batch_size):
-                index = order[start : start + batch_size]
+            for index in epoch_batches(ids, generator, batch_size, self.by_length):
                 yield ids[index], targets[index]

