@@ -2,6 +2,11 @@ import json
 import subprocess
 import sys
 
+import pytest
+import torch
+
+from kdedge.teacher import describe_device, resolve_device
+
 
 def kdedge(*args, cwd=None):
     return subprocess.run([sys.executable, "-m", "kdedge", *args], capture_output=True, text=True, cwd=cwd)
@@ -63,6 +68,7 @@ def test_distill_command_records_its_threads(tiny_teacher, emotion_small, tmp_pa
     assert proc.returncode == 0, proc.stderr
     result = json.loads(out.read_text())
     assert result["torch_threads"] == 1 and "--threads 1" in result["command"]
+    assert result["labeling"]["device"] == describe_device(resolve_device("auto"))  # --device auto: cpu here
     assert "agreement with teacher" in proc.stdout
     comparison = result["teacher_vs_tfidf"]  # the tiny teacher is far below TF-IDF + LR: said, with what to try
     assert comparison["verdict"] == "below" and comparison["message"] in proc.stdout and "--lr auto" in proc.stdout
@@ -85,3 +91,13 @@ def test_label_on_one_machine_records_the_form_and_never_imports_ray(tiny_teache
     assert SoftLabels.stored_teacher(out)[1] == "torch-fp32"
     proc = kdedge("label", "--teacher", str(tiny_teacher), "--out", str(tmp_path / "x"), "--ray")
     assert proc.returncode == 2 and "--ray needs --corpus" in proc.stderr
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is visible: --device cuda would run")
+def test_device_cuda_without_a_gpu_is_one_line(emotion_small, tiny_bert, tmp_path):
+    for command in (["teacher", "--model", str(tiny_bert)], ["distill", "--augment", "0"]):
+        out = tmp_path / command[0]
+        proc = kdedge(*command, "--data", str(emotion_small), "--device", "cuda", "--out", str(out), "--quiet")
+        assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+        assert proc.stderr.strip().startswith("Error: --device cuda: torch") and len(proc.stderr.splitlines()) == 1
+        assert not out.exists()

@@ -73,6 +73,14 @@ class _CountOrAuto(click.ParamType):
 POSITIVE = click.IntRange(min=1)
 NON_NEGATIVE = click.IntRange(min=0)
 POSITIVE_FLOAT = _PositiveFloat()
+DEVICE = click.option(
+    "--device",
+    type=click.Choice(["auto", "cpu", "cuda"]),
+    default="auto",
+    show_default=True,
+    help="Where the teacher trains and labels: auto is the GPU when torch sees one (students train on the CPU).",
+)
+
 FORCE = click.option("--force", is_flag=True, help="Replace an existing output folder or file.")
 
 
@@ -221,8 +229,11 @@ def baseline(name, data, text_column, label_column, output, save, force, seed, e
 @click.option("--batch-size", default=32, show_default=True, type=POSITIVE)
 @click.option("--max-length", default=128, show_default=True, type=POSITIVE, help="Maximum tokens per text.")
 @click.option(
-    "--bf16/--no-bf16", default=None, help="bf16 autocast (default: on when the CPU has AMX, where it is ~2x faster)."
+    "--bf16/--no-bf16",
+    default=None,
+    help="bf16 autocast (default: on with a GPU that has bf16, or a CPU with AMX, where it is ~2x faster).",
 )
+@DEVICE
 @click.option("--output", type=click.Path(dir_okay=False), help="Write the result JSON here.")
 @click.option("--seed", default=0, show_default=True, type=NON_NEGATIVE)
 @click.option("--threads", default=None, type=POSITIVE, help="Torch CPU threads (default: all cores).")
@@ -242,6 +253,7 @@ def teacher(
     batch_size,
     max_length,
     bf16,
+    device,
     output,
     seed,
     threads,
@@ -255,7 +267,7 @@ def teacher(
     import torch
 
     from .results import write_json
-    from .teacher import fine_tune, has_amx
+    from .teacher import default_bf16, fine_tune, resolve_device
 
     try:
         rate = lr if lr == "auto" else POSITIVE_FLOAT.convert(lr, None, None)
@@ -268,6 +280,7 @@ def teacher(
         message = "expected a finite number above 0 or 'auto' (and such numbers in --lr-candidates)"
         raise click.BadParameter(message, param_hint="'--lr'") from None
     check_outputs(force, out=out, output=output)
+    device = resolve_device(device)
     if threads:
         torch.set_num_threads(threads)
     dataset = load_data(data, text_column, label_column, quiet)
@@ -280,9 +293,10 @@ def teacher(
         batch_size=batch_size,
         max_length=max_length,
         seed=seed,
-        bf16=has_amx() if bf16 is None else bf16,
+        bf16=default_bf16(device) if bf16 is None else bf16,
         progress=not quiet,
         patience=patience or None,
+        device=device,
         force=force,
         **probe,
         **({"probe_steps": lr_probe_steps} if lr_probe_steps else {}),
@@ -416,7 +430,10 @@ RAY_HELP = (
     help="Torch threads (default: all cores). A run reproduces bit for bit with the same seed and threads: "
     "float sums change order with the thread count.",
 )
-@click.option("--bf16/--no-bf16", default=None, help="bf16 autocast for the teacher (default: on with AMX).")
+@click.option(
+    "--bf16/--no-bf16", default=None, help="bf16 autocast for the teacher (default: on with a bf16 GPU or AMX)."
+)
+@DEVICE
 @click.option(
     "--shards",
     type=click.Path(file_okay=False),
@@ -454,6 +471,7 @@ def distill(
     seed,
     threads,
     bf16,
+    device,
     shards,
     ray_address,
     corpus,
@@ -466,9 +484,10 @@ def distill(
     from . import distill as lib
     from .results import write_json
     from .students import check_options
-    from .teacher import has_amx
+    from .teacher import default_bf16, resolve_device
 
     check_outputs(force, out=out, output=output)
+    device = resolve_device(device)
     student_options = parse_options(options)
     if architecture == "auto" and student_options:
         raise click.BadParameter("--student auto trains each candidate with its defaults", param_hint="'-o'")
@@ -512,7 +531,7 @@ def distill(
         unlabeled,
         augment,
         soft_labels,
-        bf16=has_amx() if bf16 is None else bf16,
+        bf16=default_bf16(device) if bf16 is None else bf16,
         progress=not quiet,
         log=log,
         force=force,
@@ -520,6 +539,7 @@ def distill(
         budget=lib.Budget(tolerance / 100, max_params, max_latency_us),
         frontier_plot=Path(output).with_name(Path(output).stem + "-frontier.png") if output else None,
         shards=shards,
+        device=device,
     )
     if output:
         write_json(output, result)

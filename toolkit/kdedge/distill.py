@@ -190,8 +190,9 @@ class ShardCorpus:
 class _LazyTeacher:
     """Loads the teacher only when a text has no cached soft label, so a complete cache needs no weights."""
 
-    def __init__(self, path: Path | None) -> None:
+    def __init__(self, path: Path | None, device: str = "cpu") -> None:
         self.path = path
+        self.device = device
         self._teacher = None
 
     def get(self):
@@ -200,7 +201,7 @@ class _LazyTeacher:
                 raise KdedgeError("some texts have no cached soft label: pass --teacher to label them")
             from .teacher import Teacher
 
-            self._teacher = Teacher.from_pretrained(self.path)
+            self._teacher = Teacher.from_pretrained(self.path).to(self.device)
         return self._teacher
 
 
@@ -220,14 +221,19 @@ def distill(
     budget: Budget | None = None,
     frontier_plot: str | Path | None = None,
     shards: str | Path | None = None,
+    device: str = "cpu",
 ) -> dict:
     """Distil a teacher into a student saved at `out` (an existing `out` is replaced only with `force`);
-    returns the result record (test split).
+    returns the result record (test split). The teacher fine-tunes and labels on `device` ("cpu", "cuda" or
+    "auto"); the student trains on the CPU, where it will run.
 
     `shards`: a folder of corpus soft labels (`kdedge label --ray`) added to the transfer set and streamed from
     disk during training, so memory stays bounded whatever the corpus size."""
     config = config or StudentConfig()
+    from .teacher import describe_device, resolve_device
+
     check_new(out, force)
+    device = resolve_device(device)
     if config.architecture == "transformer":
         from .transformer_student import check_teacher
 
@@ -236,8 +242,8 @@ def distill(
     augment_choice = "auto: by training split size" if augment == "auto" else "given"
     augment = auto_copies(len(dataset.train)) if augment == "auto" else int(augment)
     if teacher_dir is None and soft_labels is None:
-        teacher_dir = _ensure_default_teacher(dataset, progress, log)
-    lazy = _LazyTeacher(Path(teacher_dir) if teacher_dir else None)
+        teacher_dir = _ensure_default_teacher(dataset, progress, log, device)
+    lazy = _LazyTeacher(Path(teacher_dir) if teacher_dir else None, device)
     cache_path = Path(soft_labels) if soft_labels else Path(teacher_dir) / "soft_labels.npz"
     if teacher_dir:
         teacher_id, form = lazy.get().fingerprint, "torch-bf16" if bf16 else "torch-fp32"
@@ -263,6 +269,7 @@ def distill(
     labeling = label_texts(
         cache, texts + held_out, lambda chunk: lazy.get().logits(chunk, bf16=bf16), progress=progress
     )
+    labeling["device"] = describe_device(device)
     teacher_logits = cache.lookup(texts)
     teacher_val = cache.lookup(dataset.validation.texts).argmax(1)
     teacher_val_accuracy = float((teacher_val == dataset.validation.labels).mean())
@@ -628,7 +635,7 @@ def cached_word_vectors(cache: SoftLabels, words: list[str], compute: WordVector
     return np.stack([cache.vectors[word] for word in words]).astype(np.float32)
 
 
-def _ensure_default_teacher(dataset: TextDataset, progress: bool, log) -> Path:
+def _ensure_default_teacher(dataset: TextDataset, progress: bool, log, device: str) -> Path:
     """Fine-tune the default teacher once per dataset and reuse it from the cache afterwards."""
     from .results import write_json
     from .teacher import TEACHER_FILE, fine_tune
@@ -638,6 +645,8 @@ def _ensure_default_teacher(dataset: TextDataset, progress: bool, log) -> Path:
         log(f"reusing the teacher fine-tuned earlier: {folder}")
         return folder
     log(f"no --teacher given: fine-tuning the default teacher (all-MiniLM-L6-v2) into {folder}")
-    result = fine_tune(dataset, out=folder, progress=progress, compare=False)  # distill compares it below
+    result = fine_tune(
+        dataset, out=folder, progress=progress, compare=False, device=device
+    )  # distill compares it below
     write_json(folder.with_suffix(".json"), result)
     return folder

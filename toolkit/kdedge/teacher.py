@@ -94,8 +94,32 @@ def has_amx() -> bool:
     return False
 
 
-def autocast(bf16: bool) -> contextlib.AbstractContextManager:
-    return torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def resolve_device(name: str) -> str:
+    """ "cpu" or "cuda" for a `--device` choice: "auto" is the GPU when torch sees one."""
+    if name not in DEVICES:
+        raise KdedgeError(f"device {name!r}: expected one of {', '.join(DEVICES)}")
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise KdedgeError(f"--device cuda: torch {torch.__version__} sees no CUDA GPU (a CPU build, or no driver)")
+    return name
+
+
+def default_bf16(device: str) -> bool:
+    """bf16 autocast where it is the fast path: a GPU that has bf16, or a CPU with AMX."""
+    return torch.cuda.is_bf16_supported() if device == "cuda" else has_amx()
+
+
+def describe_device(device: str) -> str:
+    """What a result file records about where torch ran."""
+    return torch.cuda.get_device_name() if device == "cuda" else "cpu"
+
+
+def autocast(bf16: bool, device: str = "cpu") -> contextlib.AbstractContextManager:
+    return torch.autocast(device, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
 
 
 def load_classifier(path: str | Path):
@@ -137,6 +161,15 @@ class Teacher:
         tokenizer = AutoTokenizer.from_pretrained(path)
         return cls(model, tokenizer, meta["label_names"], meta["max_length"])
 
+    @property
+    def device(self) -> str:
+        return next(self.model.parameters()).device.type
+
+    def to(self, device: str) -> Teacher:
+        """The teacher on `device` ("cpu" or "cuda"); its inputs follow it, its outputs come back as numpy."""
+        self.model.to(device)
+        return self
+
     def save_pretrained(self, path: str | Path, extra: dict | None = None, force: bool = False) -> None:
         with atomic_folder(path, force=force) as tmp:
             self.model.save_pretrained(tmp)
@@ -154,7 +187,7 @@ class Teacher:
         digest = hashlib.sha256()
         for name, tensor in sorted(self.model.state_dict().items()):
             digest.update(name.encode())
-            digest.update(tensor.detach().contiguous().numpy().tobytes())
+            digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
         return digest.hexdigest()[:16]
 
     def prepare(self, texts: Sequence[str]) -> list[str]:
@@ -188,12 +221,12 @@ class Teacher:
         instead of noise, so words it sees rarely already sit near the words the teacher finds alike."""
         self.model.eval()
         out = np.zeros((len(words), self.model.config.hidden_size), dtype=np.float32)
-        special = torch.tensor(self.tokenizer.all_special_ids)
-        with autocast(bf16):
+        special = torch.tensor(self.tokenizer.all_special_ids, device=self.device)
+        with autocast(bf16, self.device):
             for index, batch in self.batches(list(words), batch_size):
                 states = self.model(**batch, output_hidden_states=True).hidden_states[-1].float()
                 keep = (batch["attention_mask"].bool() & ~torch.isin(batch["input_ids"], special)).unsqueeze(-1)
-                out[index] = ((states * keep).sum(1) / keep.sum(1).clamp(min=1)).numpy()
+                out[index] = ((states * keep).sum(1) / keep.sum(1).clamp(min=1)).cpu().numpy()
         return out
 
     def _lengths(self, texts: Sequence[str]) -> list[int]:
@@ -201,18 +234,17 @@ class Teacher:
         return [len(ids) for ids in encoded]
 
     def batches(self, texts: Sequence[str], batch_size: int, tensors: str = "pt") -> Iterator[tuple[list[int], dict]]:
-        """Length-sorted, dynamically padded batches: (row indices, tokenizer output)."""
+        """Length-sorted, dynamically padded batches: (row indices, tokenizer output, torch tensors on the
+        teacher's device)."""
         for index in length_buckets(self._lengths(texts), batch_size, None):
-            yield (
-                index,
-                self.tokenizer(
-                    [texts[i] for i in index],
-                    truncation=True,
-                    max_length=self.max_length,
-                    padding=True,
-                    return_tensors=tensors,
-                ),
+            batch = self.tokenizer(
+                [texts[i] for i in index],
+                truncation=True,
+                max_length=self.max_length,
+                padding=True,
+                return_tensors=tensors,
             )
+            yield index, batch.to(self.device) if tensors == "pt" else batch
 
     @torch.inference_mode()
     def logits(
@@ -222,9 +254,12 @@ class Teacher:
         self.model.eval()
         texts = self.prepare(texts)
         out = np.zeros((len(texts), len(self.label_names)), dtype=np.float32)
-        with tqdm(total=len(texts), desc="teacher", unit="text", disable=not progress) as bar, autocast(bf16):
+        with (
+            tqdm(total=len(texts), desc="teacher", unit="text", disable=not progress) as bar,
+            autocast(bf16, self.device),
+        ):
             for index, batch in self.batches(texts, batch_size):
-                out[index] = self.model(**batch).logits.float().numpy()
+                out[index] = self.model(**batch).logits.float().cpu().numpy()
                 bar.update(len(index))
         return out
 
@@ -347,10 +382,10 @@ def _train(
                 max_length=teacher.max_length,
                 padding=True,
                 return_tensors="pt",
-            )
-            with autocast(bf16):
+            ).to(teacher.device)
+            with autocast(bf16, teacher.device):
                 logits = model(**batch).logits
-            loss = torch.nn.functional.cross_entropy(logits.float(), labels[index])
+            loss = torch.nn.functional.cross_entropy(logits.float(), labels[index].to(teacher.device))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -399,6 +434,7 @@ def fine_tune(
     probe_steps: int = PROBE_STEPS,
     compare: bool = True,
     force: bool = False,
+    device: str = "cpu",
 ) -> dict:
     """Fine-tune `base_model` on the dataset until validation stops improving, keep the best epoch, save to `out`.
 
@@ -406,11 +442,13 @@ def fine_tune(
     accuracy has not improved for `patience` epochs (None: never). `lr="auto"` first trains each of
     `lr_candidates` from the same start for `probe_steps` steps (at most an epoch, its own warm-up and decay)
     and keeps the one with the best validation accuracy. With `compare`, the kept teacher's validation
-    predictions are tested against TF-IDF + LR's (`kdedge.compare`); the verdict is in the result.
+    predictions are tested against TF-IDF + LR's (`kdedge.compare`); the verdict is in the result. `device`:
+    "cpu", "cuda" or "auto" (`resolve_device`); the saved teacher loads on any device.
     """
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     check_new(out, force)  # before hours of training, not after
+    device = resolve_device(device)
     base_model = base_model or default_base_model()
     random.seed(seed)
     np.random.seed(seed)
@@ -427,7 +465,7 @@ def fine_tune(
         )
     except (OSError, ValueError) as err:
         raise KdedgeError(f"cannot load base model {base_model!r}: {str(err).splitlines()[0]}") from None
-    teacher = Teacher(model, tokenizer, names, max_length)
+    teacher = Teacher(model, tokenizer, names, max_length).to(device)
     lengths = teacher._lengths(dataset.train.texts)
     common = {
         "batch_size": batch_size,
@@ -491,6 +529,7 @@ def fine_tune(
         "max_length": max_length,
         "bf16_autocast": bf16,
         "grad_clip": 1.0,
+        "device": describe_device(device),
     }
     teacher.save_pretrained(out, extra={"base_model": str(base_model), "hyperparameters": hyper}, force=force)
     return record(
