@@ -99,15 +99,26 @@ def across_table() -> str:
         share = f"{100 * r['accuracy'] / r['teacher_accuracy']:.1f}" if "teacher_accuracy" in r else ""
         metrics = (val, r["accuracy"], r["macro_f1"])
         rows.append(_across_row(r, r["model"], trained, metrics, share, _versus(r), path))
-        for c in (choice or {}).get("candidates", []):
-            if c["architecture"] != r["student"]["architecture"]:
+        for c in _candidates(choice or {}, r["student"]["architecture"]):
+            if c["kind"] == "student" and "note" not in c and not c["chosen"]:
                 metrics = (c["val_accuracy"], c["test_accuracy"], c["test_macro_f1"])
                 share = f"{100 * c['test_accuracy'] / r['teacher_accuracy']:.1f}"
-                model = f"distilled-{c['architecture']} (auto candidate, not chosen)"
+                model = f"distilled-{c['name'].removesuffix(' (distilled)')} (auto candidate, not chosen)"
                 trained = f"teacher soft labels: {_transfer(r)}"
                 rows.append(_across_row({**r, "params": c["params"]}, model, trained, metrics, share, "", path))
     notes = "\n".join(order) or "- no `--student auto` run committed yet"
     return "\n".join(rows) + "\n\nWord-order sensitivity and the student `auto` chose:\n\n" + notes
+
+
+def _candidates(choice: dict, chosen: str) -> list[dict]:
+    """The students `--student auto` trained: its frontier's points (results before the frontier have only
+    candidates, one per architecture)."""
+    if "frontier" in choice:
+        return choice["frontier"]["points"]
+    return [
+        {**c, "kind": "student", "name": c["architecture"], "chosen": c["architecture"] == chosen}
+        for c in choice.get("candidates", [])
+    ]
 
 
 def _across_row(r: dict, model: str, trained: str, metrics: tuple, share: str, versus: str, path: Path) -> str:

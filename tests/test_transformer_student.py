@@ -174,3 +174,13 @@ def test_auto_skips_a_transformer_over_the_latency_budget_before_training_it(
     skipped = result["student_choice"]["skipped"]
     assert [(s["architecture"], s["why"]) for s in skipped] == [("transformer", "over --max-latency-us")]
     assert "val_accuracy" not in skipped[0]  # never trained
+
+
+def test_the_ladder_spreads_layers_evenly_and_keeps_first_and_last(tmp_path):
+    from kdedge.transformer_student import ladder, spread_layers
+
+    assert spread_layers(6, 2) == [0, 5] and spread_layers(6, 3) == [0, 2, 5] and spread_layers(12, 3) == [0, 6, 11]
+    assert spread_layers(1, 2) == [0] and spread_layers(2, 3) == [0, 1] and spread_layers(4, 9) == [0, 1, 2, 3]
+    for count, rungs in ((6, [[0, 5], [0, 2, 5]]), (2, [[0, 1]]), (1, [[0]])):
+        (tmp_path / "config.json").write_text(json.dumps({"num_hidden_layers": count}))
+        assert ladder(tmp_path) == rungs

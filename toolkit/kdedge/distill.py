@@ -425,6 +425,7 @@ def choose_student(
     (TRANSFORMER_TRAINING)."""
     from .frontier import latency_us, table
     from .teacher import TEACHER_FILE
+    from .transformer_student import ladder as transformer_ladder
 
     budget = budget or Budget()
     teacher_val_accuracy = float((teacher_val == dataset.validation.labels).mean())
@@ -437,23 +438,31 @@ def choose_student(
         rows, labels = candidate.vocab_size + candidate.buckets, len(dataset.label_names)
         ladder.append((count_params(build(architecture, rows, labels, **candidate.options)), candidate, None))
     if teacher_dir and (Path(teacher_dir) / TEACHER_FILE).is_file():
-        candidate = replace(config, architecture="transformer", options={}, **TRANSFORMER_TRAINING)
-        # its size is known once the teacher is cut down and its vocabulary pruned (seconds, no training); its
-        # training takes long, so a latency budget is checked first (training does not change the latency)
-        untrained = new_student(dataset, texts, candidate, corpus, teacher_dir)
-        latency = latency_us(untrained, dataset.validation.texts) if budget.max_latency_us else None
-        ladder.append((untrained.params, candidate, latency))
+        for layers in transformer_ladder(teacher_dir):
+            candidate = replace(config, architecture="transformer", options={"layers": layers}, **TRANSFORMER_TRAINING)
+            # its size is known once the teacher is cut down and its vocabulary pruned (seconds, no training);
+            # its training takes long, so a latency budget is checked first (training does not change latency)
+            untrained = new_student(dataset, texts, candidate, corpus, teacher_dir)
+            latency = latency_us(untrained, dataset.validation.texts) if budget.max_latency_us else None
+            ladder.append((untrained.params, candidate, latency))
     for params, candidate, latency in sorted(ladder, key=lambda rung: rung[0]):  # smallest first
         architecture = candidate.architecture
+        name = rung_name(candidate)
         if budget.max_params and params > budget.max_params:
-            skipped.append({"architecture": architecture, "params": params, "why": "over --max-params"})
-            log(f"  {architecture}: about {params:,} parameters, over --max-params {budget.max_params:,}: skipped")
+            skipped.append({"architecture": architecture, "name": name, "params": params, "why": "over --max-params"})
+            log(f"  {name}: about {params:,} parameters, over --max-params {budget.max_params:,}: skipped")
             continue
         if latency is not None and latency > budget.max_latency_us:
             skipped.append(
-                {"architecture": architecture, "params": params, "latency_us": latency, "why": "over --max-latency-us"}
+                {
+                    "architecture": architecture,
+                    "name": name,
+                    "params": params,
+                    "latency_us": latency,
+                    "why": "over --max-latency-us",
+                }
             )
-            log(f"  {architecture}: {latency:,.1f} us, over --max-latency-us {budget.max_latency_us:,}: skipped")
+            log(f"  {name}: {latency:,.1f} us, over --max-latency-us {budget.max_latency_us:,}: skipped")
             continue
         student, training = train_student(
             dataset, texts, teacher_logits, candidate, progress, vectors, corpus, teacher_dir
@@ -464,21 +473,23 @@ def choose_student(
         test = evaluate(dataset.test.labels, student.logits(dataset.test.texts).argmax(1), dataset.label_names)
         point = {
             "architecture": architecture,
+            "name": name,
+            "options": candidate.options,
             "params": student.params,
             "latency_us": latency,
             "val_accuracy": accuracy,
             "test_accuracy": test["accuracy"],
             "test_macro_f1": test["macro_f1"],
         }
-        log(f"  {architecture}: {student.params:,} parameters, {latency:,.1f} us, validation accuracy {accuracy:.4f}")
+        log(f"  {name}: {student.params:,} parameters, {latency:,.1f} us, validation accuracy {accuracy:.4f}")
         if budget.max_latency_us and latency > budget.max_latency_us:
             skipped.append({**point, "why": "over --max-latency-us"})
             continue
         tried.append(point)
         if best is None or accuracy > best[1]["best_val_accuracy"]:
-            best = (student, training)
+            best = (student, training, point)
         if accuracy >= teacher_val_accuracy - budget.tolerance:
-            best = (student, training)
+            best = (student, training, point)
             rule = f"the smallest student within {100 * budget.tolerance:g} point of the teacher on validation"
             break
     if best is None:
@@ -488,7 +499,7 @@ def choose_student(
             f"no student{' in budget' if skipped else ''} came within {100 * budget.tolerance:g} point of the "
             "teacher on validation, so the most accurate one"
         )
-    student, training = best
+    student, training, chosen = best
     gap = 100 * (teacher_val_accuracy - training["best_val_accuracy"])
     paired = mcnemar(dataset.validation.labels, student.logits(dataset.validation.texts).argmax(1), teacher_val)
     side = "below" if gap >= 0 else "above"
@@ -498,7 +509,7 @@ def choose_student(
         else f"{abs(gap):.1f} points {side} the teacher (McNemar p={paired['p_value']:.2g})"
     )
     reason = (
-        f"{student.architecture} chosen ({student.params / 1e6:.2f}M parameters): {rule}; on validation it is "
+        f"{chosen['name']} chosen ({student.params / 1e6:.2f}M parameters): {rule}; on validation it is "
         f"{standing}. (Word order changes the teacher's answer on {order['changed_share']:.0%} of validation texts, "
         "a hint at how much a sequence student may gain.)"
     )
@@ -507,16 +518,8 @@ def choose_student(
         "teacher_val_accuracy": teacher_val_accuracy,
         "tolerance": budget.tolerance,
         "points": [
-            *(
-                {
-                    "name": f"{p['architecture']} (distilled)",
-                    "kind": "student",
-                    **p,
-                    "chosen": p["architecture"] == student.architecture,
-                }
-                for p in tried
-            ),
-            *({"name": f"{p['architecture']} (distilled)", "kind": "student", **p, "note": p["why"]} for p in skipped),
+            *({**p, "name": f"{p['name']} (distilled)", "kind": "student", "chosen": p is chosen} for p in tried),
+            *({**p, "name": f"{p['name']} (distilled)", "kind": "student", "note": p["why"]} for p in skipped),
             *references,
         ],
     }
@@ -533,6 +536,13 @@ def choose_student(
         "frontier": frontier,
     }
     return student, training, choice
+
+
+def rung_name(config: StudentConfig) -> str:
+    """How the frontier names a candidate: its architecture, and a transformer's depth."""
+    if config.architecture == "transformer":
+        return f"transformer {len(config.options['layers'])} layers"
+    return config.architecture
 
 
 def train_student(

@@ -77,12 +77,13 @@ def gold_references(dataset: TextDataset, tfidf: dict, seed: int = 0, progress: 
 
 def table(frontier: dict) -> str:
     """The frontier in plain text: one line per point, smallest first."""
-    lines = [f"{'candidate':<24} {'parameters':>12} {'latency us':>11} {'val acc %':>10}  note"]
+    width = max(24, *(len(point["name"]) for point in frontier["points"]))
+    lines = [f"{'candidate':<{width}} {'parameters':>12} {'latency us':>11} {'val acc %':>10}  note"]
     for point in sorted(frontier["points"], key=lambda p: p["params"] or 0):
         latency = f"{point['latency_us']:,.1f}" if point.get("latency_us") is not None else "-"
         params = f"{point['params']:,}" if point.get("params") else "-"
         accuracy = f"{100 * point['val_accuracy']:.2f}" if point.get("val_accuracy") is not None else "-"
-        lines.append(f"{point['name']:<24} {params:>12} {latency:>11} {accuracy:>10}  {point.get('note', '')}")
+        lines.append(f"{point['name']:<{width}} {params:>12} {latency:>11} {accuracy:>10}  {point.get('note', '')}")
     return "\n".join(lines)
 
 

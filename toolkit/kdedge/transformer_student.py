@@ -99,9 +99,27 @@ class TransformerStudent(nn.Module):
         return ids
 
 
+# The depths `--student auto` tries, shallowest first (each at most the teacher's own depth).
+LADDER_DEPTHS = (2, 3)
+
+
+def spread_layers(count: int, keep: int) -> list[int]:
+    """`keep` of a teacher's `count` layers, spread evenly, the first and the last always among them."""
+    if keep >= count:
+        return list(range(count))
+    return sorted({round(i * (count - 1) / max(1, keep - 1)) for i in range(keep)})
+
+
 def default_layers(count: int) -> list[int]:
     """The first and the last layer (the teacher's only layer if it has one)."""
-    return sorted({0, count - 1})
+    return spread_layers(count, 2)
+
+
+def ladder(teacher_dir: str | Path) -> list[list[int]]:
+    """The layer lists of `--student auto`'s transformer rungs for this teacher folder (LADDER_DEPTHS)."""
+    count = json.loads((Path(teacher_dir) / "config.json").read_text(encoding="utf-8"))["num_hidden_layers"]
+    rungs = [spread_layers(count, depth) for depth in LADDER_DEPTHS]
+    return [layers for i, layers in enumerate(rungs) if layers not in rungs[:i]]
 
 
 def check_layers(layers: object, count: int) -> list[int]:
