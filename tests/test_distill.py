@@ -252,7 +252,7 @@ def test_distill_streams_a_folder_of_corpus_shards(tiny_teacher, emotion_small, 
     """Corpus soft labels in Parquet shards (what `kdedge label --ray` writes) join the transfer set, minus
     held-out texts and their near-duplicates, and are read from disk one shard at a time, every epoch."""
     from conftest import EMOTION, read_jsonl
-    from kdedge.augment import near_duplicates
+    from kdedge.augment import NearDuplicates, near_duplicates
     from kdedge.softlabels import ShardFolder, canonical, text_key
     from kdedge.teacher import Labeler
 
@@ -267,9 +267,11 @@ def test_distill_streams_a_folder_of_corpus_shards(tiny_teacher, emotion_small, 
     for start in range(0, len(corpus), 1000):
         chunk = corpus[start : start + 1000]
         shards.write(np.array([text_key(t) for t in chunk]), chunk, teacher(chunk))
-    reads = []
+    reads, searches = [], []
     original = ShardFolder.read
     monkeypatch.setattr(ShardFolder, "read", lambda self, shard: reads.append(shard) or original(self, shard))
+    find = NearDuplicates.find
+    monkeypatch.setattr(NearDuplicates, "find", lambda self, texts: searches.append(len(texts)) or find(self, texts))
     config = StudentConfig(epochs=2, patience=5, lr=0.02, vocab_size=1000)
     result = distill(
         dataset,
@@ -281,6 +283,7 @@ def test_distill_streams_a_folder_of_corpus_shards(tiny_teacher, emotion_small, 
         progress=False,
         log=lambda m: None,
     )
+    searched = sum(searches)
     stats = result["transfer_set"]
     near = near_duplicates(corpus, dataset.validation.texts + dataset.test.texts)
     assert len(corpus) - 1 in near and stats["removed_as_validation_or_test"] >= 1
@@ -288,6 +291,7 @@ def test_distill_streams_a_folder_of_corpus_shards(tiny_teacher, emotion_small, 
     assert result["transfer_set_size"] == stats["train_texts"] + stats["corpus_texts"]
     assert result["corpus_form"] == "torch-fp32"
     assert len(reads) == len(shards.shards()) * (1 + 2)  # the vocabulary pass, then once per epoch
+    assert searched <= len(dataset.train) + len(corpus)  # the corpus is searched once (vocabulary pass), not per epoch
     assert len(Student.from_pretrained(tmp_path / "s").predict(dataset.test.texts[:3])) == 3
     other = ShardFolder(tmp_path / "other", "another-teacher", teacher.label_names, teacher.form)
     other.write(np.array([1]), ["x"], np.zeros((1, 6)))

@@ -145,7 +145,9 @@ class ShardCorpus:
     """A corpus's soft labels in a shard folder (`kdedge label --ray`), read shard by shard as training goes:
     memory holds one shard, whatever the corpus size. Texts that occur in validation or test, or already in
     the in-memory transfer set, are dropped as they are read, and so are near-duplicates of validation or test
-    texts unless `drop_near_duplicates` is off (they are counted either way, as in `transfer_set`)."""
+    texts unless `drop_near_duplicates` is off (they are counted either way, as in `transfer_set`). The
+    vocabulary pass (`count`) remembers each shard's kept rows, so an epoch reads a shard without filtering it
+    again (the near-duplicate search costs microseconds a text)."""
 
     def __init__(
         self,
@@ -164,27 +166,35 @@ class ShardCorpus:
         self.drop_near_duplicates = drop_near_duplicates
         self.shards = self.folder.shards()
         self.kept = self.removed_as_held_out = self.near_duplicates = 0
+        self._kept_rows: dict[Path, np.ndarray] = {}
 
     def read(self, shard: Path) -> tuple[list[str], np.ndarray]:
-        return self._filter(*self.folder.read(shard))[:2]
+        texts, logits = self.folder.read(shard)
+        rows = self._kept_rows.get(shard)
+        if rows is None:
+            rows = self._filter(texts)[0]
+        return [texts[i] for i in rows], logits[rows]
 
-    def _filter(self, texts: list[str], logits: np.ndarray) -> tuple[list[str], np.ndarray, int, int]:
+    def _filter(self, texts: list[str]) -> tuple[np.ndarray, int, int]:
+        """The rows kept, the held-out texts and the near-duplicates of held-out texts among `texts`."""
         keys = [leak_key(t) for t in texts]
         keep = [i for i, k in enumerate(keys) if k not in self.held_out and k not in self.in_memory]
         near = set(self.near.find([texts[i] for i in keep]))
         kept = [i for n, i in enumerate(keep) if not (self.drop_near_duplicates and n in near)]
-        return [texts[i] for i in kept], logits[kept], sum(k in self.held_out for k in keys), len(near)
+        return np.array(kept, dtype=np.int64), sum(k in self.held_out for k in keys), len(near)
 
     def count(self) -> Iterator[str]:
         """One pass over the kept texts (for the vocabulary), counting them, the held-out texts and the
         near-duplicates of held-out texts dropped."""
         self.kept = self.removed_as_held_out = self.near_duplicates = 0
         for shard in self.shards:
-            kept, _, leaked, near = self._filter(*self.folder.read(shard))
-            self.kept += len(kept)
+            texts, _ = self.folder.read(shard)
+            rows, leaked, near = self._filter(texts)
+            self._kept_rows[shard] = rows
+            self.kept += len(rows)
             self.removed_as_held_out += leaked
             self.near_duplicates += near
-            yield from kept
+            yield from (texts[i] for i in rows)
 
 
 class _LazyTeacher:
