@@ -170,6 +170,7 @@ class TextClassifier:
         if self.vocab.max_length != manifest["max_length"]:
             raise BundleError(f"{bundle}: the vocabulary's max_length is not the manifest's")
         self._local = threading.local()
+        self._static_single = manifest.get("source", {}).get("architecture") != "transformer"
         self._table_rows: int | None = None  # embedding rows, where the backend lets us read them
         try:
             self._open(model_file, backend, threads)
@@ -199,10 +200,12 @@ class TextClassifier:
             # on one thread: for a model this small OpenVINO's per-call handling of dynamic shapes and of
             # threads costs more than the compute (measured per text: 170 -> 63 us for the static shape, and
             # 161 -> 90 us end to end for one thread instead of two). Students give the same answer however a
-            # text is padded.
+            # text is padded. Not for a transformer student, whose every padded position costs attention and a
+            # feed-forward pass: it runs a single text at the text's own length (on one thread too).
             self._table_rows = _embedding_rows(model)
             single = model.clone()
-            single.reshape([1, self.vocab.max_length])
+            if self._static_single:
+                single.reshape([1, self.vocab.max_length])
             self._compiled = {
                 "batch": core.compile_model(model, "CPU", config),
                 "single": core.compile_model(single, "CPU", {**config, "INFERENCE_NUM_THREADS": 1}),
@@ -243,9 +246,11 @@ class TextClassifier:
         return cls(bundle, read_manifest(bundle, verify), backend, precision, threads)
 
     def _run(self, texts: list[str]) -> np.ndarray:
-        """Logits of one chunk; OpenVINO runs a single text padded to `max_length` through its static copy."""
+        """Logits of one chunk; OpenVINO runs a single text through its one-thread copy, padded to `max_length`
+        where that copy has the static shape."""
         kind = "single" if self.backend == "openvino" and len(texts) == 1 else "batch"
-        return self._infer(self.vocab.encode(texts, pad_to="max" if kind == "single" else "longest"), kind)
+        static = kind == "single" and self._static_single
+        return self._infer(self.vocab.encode(texts, pad_to="max" if static else "longest"), kind)
 
     def _infer(self, ids: np.ndarray, kind: str) -> np.ndarray:
         if self.backend == "onnxruntime":
