@@ -99,7 +99,7 @@ def across_table() -> str:
         share = f"{100 * r['accuracy'] / r['teacher_accuracy']:.1f}" if "teacher_accuracy" in r else ""
         metrics = (val, r["accuracy"], r["macro_f1"])
         rows.append(_across_row(r, r["model"], trained, metrics, share, _versus(r), path))
-        for c in _candidates(choice or {}, r["student"]["architecture"]):
+        for c in _candidates(choice or {}, r.get("student", {}).get("architecture")):
             if c["kind"] == "student" and "note" not in c and not c["chosen"]:
                 metrics = (c["val_accuracy"], c["test_accuracy"], c["test_macro_f1"])
                 share = f"{100 * c['test_accuracy'] / r['teacher_accuracy']:.1f}"
@@ -110,7 +110,7 @@ def across_table() -> str:
     return "\n".join(rows) + "\n\nWord-order sensitivity and the student `auto` chose:\n\n" + notes
 
 
-def _candidates(choice: dict, chosen: str) -> list[dict]:
+def _candidates(choice: dict, chosen: str | None) -> list[dict]:
     """The students `--student auto` trained: its frontier's points (results before the frontier have only
     candidates, one per architecture)."""
     if "frontier" in choice:
@@ -164,6 +164,7 @@ def _recipe(r: dict) -> tuple[str, str]:
         student["loss"]
         + (f" T={student['temperature']:g}" if student["loss"] == "kl" else "")
         + f", lr {student['lr']:g}, batch {student['batch_size']}"
+        + (", length buckets" if student.get("length_buckets") else "")
         + (", teacher init" if student.get("init") == "teacher" else "")
     )
     return f"{student['architecture']} ({options}; {vocab})", training

@@ -183,6 +183,6 @@ def test_the_ladder_spreads_layers_evenly_and_keeps_first_and_last(tmp_path):
 
     assert spread_layers(6, 2) == [0, 5] and spread_layers(6, 3) == [0, 2, 5] and spread_layers(12, 3) == [0, 6, 11]
     assert spread_layers(1, 2) == [0] and spread_layers(2, 3) == [0, 1] and spread_layers(4, 9) == [0, 1, 2, 3]
-    for count, rungs in ((6, [[0, 5], [0, 2, 5]]), (2, [[0, 1]]), (1, [[0]])):
+    for count, rungs in ((6, [[0, 5], [0, 2, 5], [0, 2, 3, 5]]), (3, [[0, 2], [0, 1, 2]]), (1, [[0]])):
         (tmp_path / "config.json").write_text(json.dumps({"num_hidden_layers": count}))
         assert ladder(tmp_path) == rungs

@@ -336,7 +336,7 @@ RAY_HELP = (
     show_default=True,
     help="Student architecture. transformer: the --teacher folder cut down to some of its layers (-o "
     "layers=[0,5]; default the first and last) with its vocabulary pruned to the transfer set's tokens. auto: "
-    "train mlp, cnn, bilstm (then transformers of 2 and 3 layers spread evenly, given a --teacher folder) "
+    "train mlp, cnn, bilstm (then transformers of 2, 3 and 4 layers spread evenly, given a --teacher folder) "
     "smallest first and keep the smallest "
     "within --tolerance of the teacher on validation (within --max-params / --max-latency-us); prints the "
     "frontier, and with --output also plots it (OUTPUT-frontier.png).",
