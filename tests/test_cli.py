@@ -101,3 +101,13 @@ def test_device_cuda_without_a_gpu_is_one_line(emotion_small, tiny_bert, tmp_pat
         assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
         assert proc.stderr.strip().startswith("Error: --device cuda: torch") and len(proc.stderr.splitlines()) == 1
         assert not out.exists()
+
+
+def test_many_labels_are_summed_up_not_all_printed(tmp_path):
+    rows = [{"text": f"text number {i} about topic {i % 20}", "label": f"intent_{i % 20}"} for i in range(200)]
+    for split in ("train", "validation", "test"):
+        (tmp_path / f"{split}.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
+    proc = kdedge("baseline", "tfidf-lr", "--data", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    line = next(line for line in proc.stderr.splitlines() if line.startswith("dataset "))
+    assert line.endswith("... (20 in all)") and "intent_9" not in line  # sorted: intent_0, intent_1, intent_10, ...

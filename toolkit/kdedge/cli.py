@@ -91,13 +91,18 @@ def data_options(func):
     return click.option("--data", "data", default=None, help=DATA_HELP)(func)
 
 
+SHOWN_LABELS = 12  # a 150-intent dataset's names would fill the screen
+
+
 def load_data(data: str | None, text_column: str, label_column: str, quiet: bool = False):
     from .data import load_dataset
 
     dataset = load_dataset(data, text_column=text_column, label_column=label_column)
     if not quiet:
         sizes = ", ".join(f"{name} {len(split):,}" for name, split in dataset.splits.items())
-        click.echo(f"dataset {dataset.name}: {sizes}; labels: {', '.join(dataset.label_names)}", err=True)
+        names = dataset.label_names
+        shown = ", ".join(names[:SHOWN_LABELS]) + (f", ... ({len(names)} in all)" if len(names) > SHOWN_LABELS else "")
+        click.echo(f"dataset {dataset.name}: {sizes}; labels: {shown}", err=True)
         for note in dataset.notes:
             click.echo(f"  note: {note}", err=True)
     return dataset
