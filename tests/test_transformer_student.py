@@ -141,9 +141,13 @@ def test_the_model_adds_the_teachers_template_tokens_inside_the_graph():
     assert model(ids).shape == (3, 2)
 
 
-def test_auto_puts_the_transformer_on_the_ladder_by_size(tiny_teacher, few_texts, tmp_path):
+def test_auto_puts_the_transformer_on_the_ladder_by_size(tiny_teacher, few_texts, tmp_path, monkeypatch):
+    from kdedge import transformer_student
     from kdedge.distill import Budget
 
+    made = []
+    original = transformer_student.from_teacher
+    monkeypatch.setattr(transformer_student, "from_teacher", lambda *a, **k: made.append(1) or original(*a, **k))
     dataset = load_dataset(str(few_texts))
     config = StudentConfig(architecture="auto", epochs=1, vocab_size=300, buckets=0)
     # a tolerance of -100 points: no candidate qualifies, so every one is trained and the best kept
@@ -154,6 +158,7 @@ def test_auto_puts_the_transformer_on_the_ladder_by_size(tiny_teacher, few_texts
     assert sorted(c["architecture"] for c in candidates) == ["bilstm", "cnn", "mlp", "transformer"]
     assert [c["params"] for c in candidates] == sorted(c["params"] for c in candidates)
     transformer = next(c for c in candidates if c["architecture"] == "transformer")
+    assert len(made) == 1  # cut down once (to size it), then trained as made
     assert transformer["latency_us"] > 0 and 0 <= transformer["val_accuracy"] <= 1
     if result["student"]["architecture"] == "transformer":  # trained with its own settings, recorded as such
         assert result["student"]["lr"] == 1e-4 and result["student"]["options"]["layers"] == [0, 1]

@@ -442,11 +442,11 @@ def choose_student(
     tried, skipped = [], []
     best = None
     rule = None
-    ladder = []  # (parameters, config, latency known before training)
+    ladder = []  # (parameters, config, latency known before training, the untrained student if already made)
     for architecture in CANDIDATES:
         candidate = replace(config, architecture=architecture, options=dict(DEFAULT_OPTIONS[architecture]))
         rows, labels = candidate.vocab_size + candidate.buckets, len(dataset.label_names)
-        ladder.append((count_params(build(architecture, rows, labels, **candidate.options)), candidate, None))
+        ladder.append((count_params(build(architecture, rows, labels, **candidate.options)), candidate, None, None))
     if teacher_dir and (Path(teacher_dir) / TEACHER_FILE).is_file():
         for layers in transformer_ladder(teacher_dir):
             candidate = replace(config, architecture="transformer", options={"layers": layers}, **TRANSFORMER_TRAINING)
@@ -454,8 +454,8 @@ def choose_student(
             # its training takes long, so a latency budget is checked first (training does not change latency)
             untrained = new_student(dataset, texts, candidate, corpus, teacher_dir)
             latency = latency_us(untrained, dataset.validation.texts) if budget.max_latency_us else None
-            ladder.append((untrained.params, candidate, latency))
-    for params, candidate, latency in sorted(ladder, key=lambda rung: rung[0]):  # smallest first
+            ladder.append((untrained.params, candidate, latency, untrained))
+    for params, candidate, latency, untrained in sorted(ladder, key=lambda rung: rung[0]):  # smallest first
         architecture = candidate.architecture
         name = rung_name(candidate)
         if budget.max_params and params > budget.max_params:
@@ -475,7 +475,7 @@ def choose_student(
             log(f"  {name}: {latency:,.1f} us, over --max-latency-us {budget.max_latency_us:,}: skipped")
             continue
         student, training = train_student(
-            dataset, texts, teacher_logits, candidate, progress, vectors, corpus, teacher_dir
+            dataset, texts, teacher_logits, candidate, progress, vectors, corpus, teacher_dir, untrained
         )
         accuracy = training["best_val_accuracy"]
         latency = latency_us(student, dataset.validation.texts)
@@ -564,13 +564,15 @@ def train_student(
     vectors: WordVectors | None = None,
     corpus: ShardCorpus | None = None,
     teacher_dir: str | Path | None = None,
+    untrained: Student | None = None,
 ) -> tuple[Student, dict]:
-    """Build the vocabulary on the transfer set, then fit the student to the teacher's logits.
+    """Build the vocabulary on the transfer set (or take `untrained`, made by `new_student` with this config),
+    then fit the student to the teacher's logits.
 
     With `config.init == "teacher"`, `vectors` gives the teacher's word vectors for the embedding init. With
     `corpus`, its texts join the transfer set and are read from disk shard by shard. The transformer student
     is made from the teacher folder `teacher_dir` (its vocabulary pruned to the transfer set's tokens)."""
-    student = new_student(dataset, texts, config, corpus, teacher_dir)
+    student = untrained or new_student(dataset, texts, config, corpus, teacher_dir)
     vocab = student.vocab
     if config.init == "teacher" and config.architecture != "transformer":  # the transformer *is* the teacher
         if vectors is None:
