@@ -239,9 +239,9 @@ def distill(
 
     `shards`: a folder of corpus soft labels (`kdedge label --ray`) added to the transfer set and streamed from
     disk during training, so memory stays bounded whatever the corpus size."""
-    config = config or StudentConfig()
     from .teacher import describe_device, resolve_device
 
+    config = config or StudentConfig()
     check_new(out, force)
     device = resolve_device(device)
     if config.architecture == "transformer":
@@ -667,8 +667,7 @@ def _ensure_default_teacher(dataset: TextDataset, progress: bool, log, device: s
         log(f"reusing the teacher fine-tuned earlier: {folder}")
         return folder
     log(f"no --teacher given: fine-tuning the default teacher (all-MiniLM-L6-v2) into {folder}")
-    result = fine_tune(
-        dataset, out=folder, progress=progress, compare=False, device=device
-    )  # distill compares it below
+    # distill compares it with TF-IDF + LR itself, after labeling
+    result = fine_tune(dataset, out=folder, progress=progress, compare=False, device=device)
     write_json(folder.with_suffix(".json"), result)
     return folder

@@ -234,8 +234,8 @@ class Teacher:
         return [len(ids) for ids in encoded]
 
     def batches(self, texts: Sequence[str], batch_size: int, tensors: str = "pt") -> Iterator[tuple[list[int], dict]]:
-        """Length-sorted, dynamically padded batches: (row indices, tokenizer output, torch tensors on the
-        teacher's device)."""
+        """Length-sorted, dynamically padded batches: (row indices, tokenizer output); torch tensors come on the
+        teacher's device."""
         for index in length_buckets(self._lengths(texts), batch_size, None):
             batch = self.tokenizer(
                 [texts[i] for i in index],
