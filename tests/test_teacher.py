@@ -1,4 +1,5 @@
 import json
+import logging
 
 import numpy as np
 import pytest
@@ -29,7 +30,16 @@ def test_length_buckets_cover_every_index_once():
 
 def test_fine_tune_saves_a_teacher_and_a_result(tiny_bert, emotion_small, tmp_path):
     dataset = load_dataset(str(emotion_small))
-    result = fine_tune(dataset, str(tiny_bert), tmp_path / "t", epochs=1, lr=1e-3, progress=False)
+    shown = []  # transformers' own handler writes to the stderr it found at import, out of capfd's reach
+    listener = logging.Handler()
+    listener.emit = lambda record: shown.append(record.getMessage())
+    logging.getLogger("transformers").addHandler(listener)
+    try:
+        result = fine_tune(dataset, str(tiny_bert), tmp_path / "t", epochs=1, lr=1e-3, progress=False)
+    finally:
+        logging.getLogger("transformers").removeHandler(listener)
+    # the new classification head is expected, so transformers' load report about it is not shown
+    assert not [message for message in shown if "LOAD REPORT" in message]
     for key in (
         "model",
         "accuracy",

@@ -15,6 +15,7 @@ import random
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -122,19 +123,30 @@ def autocast(bf16: bool, device: str = "cpu") -> contextlib.AbstractContextManag
     return torch.autocast(device, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
 
 
-def load_classifier(path: str | Path):
-    """A saved sequence classifier from a local folder, without transformers' "Loading weights" progress bar
-    (a second of noise in every command that opens a teacher)."""
-    from transformers import AutoModelForSequenceClassification
+@contextlib.contextmanager
+def quiet_loading() -> Iterator[None]:
+    """Opening a model without transformers' "Loading weights" progress bar and its load report (the report
+    lists the new classification head as missing, which is expected when fine-tuning and noise elsewhere)."""
     from transformers.utils import logging as hf_logging
 
     shown = hf_logging.is_progress_bar_enabled()
+    verbosity = hf_logging.get_verbosity()
     hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
     try:
-        return AutoModelForSequenceClassification.from_pretrained(path)
+        yield
     finally:
+        hf_logging.set_verbosity(verbosity)
         if shown:
             hf_logging.enable_progress_bar()
+
+
+def load_classifier(path: str | Path, **options: Any):
+    """A sequence classifier from a folder or hub id, opened quietly."""
+    from transformers import AutoModelForSequenceClassification
+
+    with quiet_loading():
+        return AutoModelForSequenceClassification.from_pretrained(path, **options)
 
 
 class Teacher:
@@ -445,7 +457,7 @@ def fine_tune(
     predictions are tested against TF-IDF + LR's (`kdedge.compare`); the verdict is in the result. `device`:
     "cpu", "cuda" or "auto" (`resolve_device`); the saved teacher loads on any device.
     """
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from transformers import AutoTokenizer
 
     check_new(out, force)  # before hours of training, not after
     device = resolve_device(device)
@@ -456,7 +468,7 @@ def fine_tune(
     names = dataset.label_names
     try:
         tokenizer = AutoTokenizer.from_pretrained(base_model)
-        model = AutoModelForSequenceClassification.from_pretrained(
+        model = load_classifier(
             base_model,
             num_labels=len(names),
             id2label=dict(enumerate(names)),
