@@ -28,7 +28,7 @@ def test_length_buckets_cover_every_index_once():
     assert flat == sorted(flat)
 
 
-def test_fine_tune_saves_a_teacher_and_a_result(tiny_bert, emotion_small, tmp_path):
+def test_fine_tune_saves_a_teacher_and_a_result(tiny_bert, emotion_small, tmp_path, capsys):
     dataset = load_dataset(str(emotion_small))
     shown = []  # transformers' own handler writes to the stderr it found at import, out of capfd's reach
     listener = logging.Handler()
@@ -40,6 +40,8 @@ def test_fine_tune_saves_a_teacher_and_a_result(tiny_bert, emotion_small, tmp_pa
         logging.getLogger("transformers").removeHandler(listener)
     # the new classification head is expected, so transformers' load report about it is not shown
     assert not [message for message in shown if "LOAD REPORT" in message]
+    bars = capsys.readouterr().err
+    assert "Loading weights" not in bars and "Writing model shards" not in bars
     for key in (
         "model",
         "accuracy",

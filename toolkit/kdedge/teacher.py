@@ -124,9 +124,9 @@ def autocast(bf16: bool, device: str = "cpu") -> contextlib.AbstractContextManag
 
 
 @contextlib.contextmanager
-def quiet_loading() -> Iterator[None]:
-    """Opening a model without transformers' "Loading weights" progress bar and its load report (the report
-    lists the new classification head as missing, which is expected when fine-tuning and noise elsewhere)."""
+def quiet_transformers() -> Iterator[None]:
+    """transformers without its progress bars ("Loading weights", "Writing model shards") and warnings such as
+    its load report (which lists the new classification head as missing: expected when fine-tuning)."""
     from transformers.utils import logging as hf_logging
 
     shown = hf_logging.is_progress_bar_enabled()
@@ -145,7 +145,7 @@ def load_classifier(path: str | Path, **options: Any):
     """A sequence classifier from a folder or hub id, opened quietly."""
     from transformers import AutoModelForSequenceClassification
 
-    with quiet_loading():
+    with quiet_transformers():
         return AutoModelForSequenceClassification.from_pretrained(path, **options)
 
 
@@ -183,7 +183,7 @@ class Teacher:
         return self
 
     def save_pretrained(self, path: str | Path, extra: dict | None = None, force: bool = False) -> None:
-        with atomic_folder(path, force=force) as tmp:
+        with atomic_folder(path, force=force) as tmp, quiet_transformers():
             self.model.save_pretrained(tmp)
             self.tokenizer.save_pretrained(tmp)
             meta = {"label_names": self.label_names, "max_length": self.max_length, **(extra or {})}
