@@ -55,7 +55,7 @@ def machine() -> dict:
             info["cpu"] = line.split(":", 1)[1].strip()
         if line.startswith("flags"):
             flags = set(line.split(":", 1)[1].split())
-            wanted = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_tile", "amx_bf16", "amx_int8")
+            wanted = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "avx_vnni", "amx_tile", "amx_bf16", "amx_int8")
             info["isa"] = [flag for flag in wanted if flag in flags]
             break
     return info
