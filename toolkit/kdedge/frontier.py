@@ -6,6 +6,7 @@ teacher and gold-label references (TF-IDF + LR, fastText), as a table and a plot
 from __future__ import annotations
 
 import importlib.util
+import itertools
 import statistics
 import tempfile
 import time
@@ -87,6 +88,9 @@ def table(frontier: dict) -> str:
     return "\n".join(lines)
 
 
+REFERENCE_MARKERS = "sD^v"  # a grey marker per gold-label reference, in turn
+
+
 def plot(frontier: dict, path: str | Path) -> None:
     """Validation accuracy against parameters and against batch-1 latency (log scales), the teacher as a line
     with the tolerance band under it, gold-label references as grey points."""
@@ -94,25 +98,29 @@ def plot(frontier: dict, path: str | Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullFormatter
 
     teacher, tolerance = frontier["teacher_val_accuracy"], frontier["tolerance"]
     figure, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
     for axis, key, label in zip(axes, ("params", "latency_us"), ("parameters", "batch-1 latency, us (ONNX Runtime)")):
         axis.axhline(100 * teacher, color="black", linewidth=1, label="teacher")
         axis.axhspan(100 * (teacher - tolerance), 100 * teacher, color="0.9", label=f"within {100 * tolerance:g} pt")
+        references = itertools.cycle(REFERENCE_MARKERS)
         for point in frontier["points"]:
             if point.get(key) is None or point.get("val_accuracy") is None:
                 continue
-            style = {"color": "0.5", "marker": "s"} if point["kind"] == "reference" else {"marker": "o"}
+            style = {"color": "0.5", "marker": next(references)} if point["kind"] == "reference" else {"marker": "o"}
             if point.get("chosen"):
                 style.update(markersize=12, markeredgecolor="red", markeredgewidth=2)
             axis.plot(point[key], 100 * point["val_accuracy"], linestyle="none", label=point["name"], **style)
         axis.set_xscale("log")
+        axis.xaxis.set_minor_formatter(NullFormatter())  # labels on every minor tick of a short decade overlap
         axis.set_xlabel(label)
         axis.grid(alpha=0.3)
     axes[0].set_ylabel("validation accuracy %")
-    axes[1].legend(fontsize=8, loc="lower right")
+    # beside the plots, not over them: a legend inside can hide the points it names
+    axes[1].legend(fontsize=8, loc="center left", bbox_to_anchor=(1.02, 0.5))
     figure.suptitle(f"{frontier['dataset']}: students along the accuracy-size-latency frontier")
     figure.tight_layout()
-    figure.savefig(path, dpi=110)
+    figure.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(figure)
