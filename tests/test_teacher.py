@@ -115,13 +115,14 @@ def test_canonical_keeps_case_and_collapses_space():
     assert canonical(" Hello\tWORLD  ") == "Hello WORLD"
 
 
-def test_exported_teacher_reproduces_the_torch_teacher(tiny_teacher, emotion_small, tmp_path):
+def test_exported_teacher_reproduces_the_torch_teacher(tiny_teacher, emotion_small, tmp_path, recwarn):
     """The ONNX teacher (fast labeling, benchmark rows) answers like torch: fp32 to float precision, int8 closely;
     both carry the torch teacher's fingerprint, and their own form."""
     from kdedge.export import export_teacher
     from kdedge.teacher import OnnxTeacher
 
     export_teacher(tiny_teacher, tmp_path / "onnx", log=lambda m: None)
+    assert not [w for w in recwarn if "torch" in w.filename]  # the exporter's notes are not the user's business
     texts = load_dataset(str(emotion_small)).test.texts[:64]
     torch_teacher = Teacher.from_pretrained(tiny_teacher)
     expected = torch_teacher.logits(texts)
