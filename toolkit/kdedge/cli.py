@@ -236,7 +236,8 @@ def baseline(name, data, text_column, label_column, output, save, force, seed, e
 @click.option(
     "--bf16/--no-bf16",
     default=None,
-    help="bf16 autocast (default: on with a GPU that has bf16, or a CPU with AMX, where it is ~2x faster).",
+    help="bf16 autocast (default: on with a GPU that has bf16, or a CPU with AMX or AVX512-BF16, where it is "
+    "1.3-2x faster).",
 )
 @DEVICE
 @click.option("--output", type=click.Path(dir_okay=False), help="Write the result JSON here.")
@@ -437,7 +438,9 @@ RAY_HELP = (
     "float sums change order with the thread count.",
 )
 @click.option(
-    "--bf16/--no-bf16", default=None, help="bf16 autocast for the teacher (default: on with a bf16 GPU or AMX)."
+    "--bf16/--no-bf16",
+    default=None,
+    help="bf16 autocast for the teacher (default: on with a bf16 GPU, AMX or AVX512-BF16).",
 )
 @DEVICE
 @click.option(
@@ -669,7 +672,7 @@ def predict(bundle, texts, backend, precision) -> None:
 
 def teacher_form(teacher_dir: str, backend: str, precision: str, bf16: bool | None, on_ray: bool) -> str:
     """The teacher's form from the options; with --ray and backend auto, the cluster's nodes decide."""
-    from .teacher import TEACHER_FILE, has_amx
+    from .teacher import TEACHER_FILE, has_native_bf16
 
     if backend == "auto":
         if on_ray:
@@ -678,7 +681,7 @@ def teacher_form(teacher_dir: str, backend: str, precision: str, bf16: bool | No
         backend = "onnxruntime" if exported else "torch"
     if backend == "onnxruntime":
         return f"onnxruntime-{precision}"
-    return "torch-bf16" if (has_amx() if bf16 is None else bf16) else "torch-fp32"
+    return "torch-bf16" if (has_native_bf16() if bf16 is None else bf16) else "torch-fp32"
 
 
 @cli.command()
@@ -726,7 +729,9 @@ def teacher_form(teacher_dir: str, backend: str, precision: str, bf16: bool | No
     help="onnxruntime backend: which exported model runs.",
 )
 @click.option("--batch-size", default=64, show_default=True, type=POSITIVE)
-@click.option("--bf16/--no-bf16", default=None, help="torch backend: bf16 autocast (default: on with AMX).")
+@click.option(
+    "--bf16/--no-bf16", default=None, help="torch backend: bf16 autocast (default: on with AMX or AVX512-BF16)."
+)
 @click.option("--actors", type=click.IntRange(1), help="--ray: teacher actors (default: the cluster's CPUs - 1).")
 @click.option("--threads", default=1, show_default=True, type=click.IntRange(1), help="--ray: threads per actor.")
 @click.option(

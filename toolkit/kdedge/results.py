@@ -43,21 +43,27 @@ def versions() -> dict[str, str]:
     return found
 
 
+def cpu_flags() -> set[str]:
+    """The CPU's feature flags as Linux lists them (empty elsewhere)."""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                return set(line.split(":", 1)[1].split())
+    return set()
+
+
 def machine() -> dict:
     """CPU model, core count and ISA features that matter for speed."""
     info = {"platform": platform.platform(), "machine": platform.machine(), "cpu_count": os.cpu_count()}
-    try:
-        cpuinfo = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return info
-    for line in cpuinfo.splitlines():
-        if line.startswith("model name") and "cpu" not in info:
-            info["cpu"] = line.split(":", 1)[1].strip()
-        if line.startswith("flags"):
-            flags = set(line.split(":", 1)[1].split())
-            wanted = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "avx_vnni", "amx_tile", "amx_bf16", "amx_int8")
-            info["isa"] = [flag for flag in wanted if flag in flags]
-            break
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                info["cpu"] = line.split(":", 1)[1].strip()
+                break
+    flags = cpu_flags()
+    if flags:
+        wanted = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "avx_vnni", "amx_tile", "amx_bf16", "amx_int8")
+        info["isa"] = [flag for flag in wanted if flag in flags]
     return info
 
 
