@@ -1,0 +1,63 @@
+"""Two fine-tuned teachers on the same texts: accuracies with 95% intervals and an exact McNemar test per split.
+
+A bigger teacher costs hours of fine-tuning and labeling; call it better only when the paired test says so.
+
+python benchmarks/compare_teachers.py runs/teacher-minilm-clinc150 runs/teacher-mpnet-clinc150 \
+    --data ../shared/datasets/clinc150 --output benchmarks/results/teachers-clinc150-minilm-vs-mpnet.json
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from kdedge.data import load_dataset
+from kdedge.evaluate import mcnemar, wilson_interval
+from kdedge.results import record_environment, write_json
+from kdedge.teacher import Teacher, default_bf16
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("teacher_a")
+    parser.add_argument("teacher_b")
+    parser.add_argument("--data", default=None)
+    parser.add_argument("--splits", default="validation,test")
+    parser.add_argument("--output", required=True)
+    args = parser.parse_args()
+    dataset = load_dataset(args.data)
+    bf16 = default_bf16("cpu")
+    teachers = {name: Teacher.from_pretrained(name) for name in (args.teacher_a, args.teacher_b)}
+    splits = {}
+    for split in args.splits.split(","):
+        data = dataset.splits[split]
+        predictions = {name: t.logits(data.texts, bf16=bf16).argmax(1) for name, t in teachers.items()}
+        accuracy = {name: float((p == data.labels).mean()) for name, p in predictions.items()}
+        test = mcnemar(data.labels, predictions[args.teacher_a], predictions[args.teacher_b])
+        splits[split] = {
+            "n": len(data),
+            "accuracy": accuracy,
+            "accuracy_ci95": {name: wilson_interval(a, len(data)) for name, a in accuracy.items()},
+            "mcnemar_a_vs_b": test,
+        }
+        print(
+            f"{split}: {accuracy[args.teacher_a]:.4f} vs {accuracy[args.teacher_b]:.4f}; "
+            f"{test['b_only_right']} texts only B gets right, {test['a_only_right']} only A "
+            f"(exact McNemar p = {test['p_value']:.3g}: {test['verdict']})"
+        )
+    write_json(
+        args.output,
+        {
+            "benchmark": "two teachers, paired on the same texts (exact McNemar)",
+            "teacher_a": args.teacher_a,
+            "teacher_b": args.teacher_b,
+            "params": {name: t.params for name, t in teachers.items()},
+            "bf16_autocast": bf16,
+            "dataset": dataset.describe(),
+            "splits": splits,
+            **record_environment(),
+        },
+    )
+
+
+if __name__ == "__main__":
+    main()
