@@ -62,11 +62,12 @@ def _tiny_base_model(folder: Path, emotion_small: Path, family: str) -> Path:
             BertTokenizerFast,
             {},
         )
-    else:  # MPNet's own order: padding at 1, positions counted from it
-        special = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
+    else:  # all-mpnet-base-v2's layout: MPNet's specials first (padding at 1, positions counted from it), then
+        # BERT's vocabulary with its own [PAD] and [UNK]; the unknown token is [UNK], "<unk>" a special of its own
+        special = ["<s>", "<pad>", "</s>", "<unk>", "[PAD]", "[UNK]", "<mask>"]
         config_class, model_class, tokenizer_class = MPNetConfig, MPNetForSequenceClassification, MPNetTokenizerFast
         names = {"bos_token": "<s>", "cls_token": "<s>", "eos_token": "</s>", "sep_token": "</s>"}
-        names.update(unk_token="<unk>", pad_token="<pad>", mask_token="<mask>")
+        names.update(unk_token="[UNK]", pad_token="<pad>", mask_token="<mask>", extra_special_tokens=["<unk>"])
     tokens = [*special, *words]
     tokenizer = tokenizer_class(vocab={token: i for i, token in enumerate(tokens)}, **names)  # transformers 5
     assert tokenizer("i feel", add_special_tokens=False)["input_ids"] != [tokenizer.unk_token_id] * 2

@@ -196,7 +196,11 @@ def prune_vocabulary(teacher_tokenizer: Path, texts: Iterable[str], pad_id: int,
             count()
     count()
     single = {i for token, i in vocab.items() if len(token.removeprefix(prefix)) == 1}
-    rest = sorted((used | single | set(special)) - {pad_id, unk_id})
+    # A teacher may hold a second token of either name: all-mpnet-base-v2 has a special "<unk>" beside the
+    # "[UNK]" its WordPiece gives. It would clash with the renamed one and is left out: "<unk>" in a text is the
+    # unknown id, as in every student's tokenizer.
+    clash = {i for token, i in vocab.items() if token in (PAD, UNK)} - {pad_id, unk_id}
+    rest = sorted((used | single | set(special)) - {pad_id, unk_id} - clash)
     rows = [pad_id, unk_id, *rest]
     names = {i: token for token, i in vocab.items()}
     names.update({pad_id: PAD, unk_id: UNK})
@@ -205,8 +209,8 @@ def prune_vocabulary(teacher_tokenizer: Path, texts: Iterable[str], pad_id: int,
     model["unk_token"] = UNK
     added = []
     for token in spec.get("added_tokens", []):
-        if token["id"] == pad_id:  # "<pad>" in a text is ordinary text, as in every student's tokenizer
-            continue
+        if token["id"] == pad_id or token["id"] in clash:  # "<pad>" in a text is ordinary text, as in every
+            continue  # student's tokenizer
         content = UNK if token["id"] == unk_id else token["content"]
         # matched before normalisation, like the "<unk>" of kdedge's own tokenizers
         added.append({**token, "id": new_ids[token["id"]], "content": content, "normalized": False})
