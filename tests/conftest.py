@@ -116,6 +116,16 @@ def tiny_mpnet_teacher(tmp_path_factory, tiny_mpnet, emotion_small) -> Path:
 
 
 @pytest.fixture(scope="session")
+def few_texts(tmp_path_factory, emotion_small) -> Path:
+    """A few hundred Emotion texts, for runs that label and train at test scale (export calibrates on every
+    train text)."""
+    folder = tmp_path_factory.mktemp("few_texts")
+    for split, limit in (("train", 300), ("validation", 100), ("test", 100)):
+        write_jsonl(folder / f"{split}.jsonl", read_jsonl(emotion_small / f"{split}.jsonl", limit))
+    return folder
+
+
+@pytest.fixture(scope="session")
 def small_student(tmp_path_factory, emotion_small) -> Path:
     """A gold-label MLP trained on the Emotion subset (seconds), saved as a student folder."""
     from kdedge.baselines import mlp

@@ -156,6 +156,31 @@ def test_end_to_end_distill_with_a_tiny_teacher(tiny_teacher, emotion_small, tmp
     assert np.isfinite(again["agreement_with_teacher"])
 
 
+def test_bf16_and_fp32_labels_of_one_teacher_go_to_separate_default_caches(tiny_teacher, few_texts, tmp_path):
+    """The command line labels in bf16 where the CPU has it, the API in fp32 unless asked: both must work on the
+    same teacher folder, each with its own cache, never mixing the two."""
+    import shutil
+
+    teacher = shutil.copytree(tiny_teacher, tmp_path / "teacher")
+    dataset = load_dataset(str(few_texts))
+    config = StudentConfig(epochs=1, vocab_size=200)
+    for bf16 in (True, False, True):
+        result = distill(
+            dataset,
+            tmp_path / f"student-{bf16}",
+            teacher,
+            config,
+            augment=0,
+            bf16=bf16,
+            progress=False,
+            log=lambda m: None,
+            force=True,
+        )
+        form = "torch-bf16" if bf16 else "torch-fp32"
+        assert result["teacher_form"] == form and result["soft_labels"] == str(teacher / f"soft_labels.{form}.npz")
+    assert result["labeling"]["newly_labelled"] == 0  # the bf16 cache was found again
+
+
 def test_auto_measures_word_order_and_explains_its_choice(tiny_teacher, emotion_small, tmp_path):
     dataset = load_dataset(str(emotion_small))
     config = StudentConfig(architecture="auto", epochs=2, lr=0.01, vocab_size=1000)

@@ -10,7 +10,6 @@ import pytest
 import torch
 from tokenizers import Tokenizer
 
-from conftest import read_jsonl, write_jsonl
 from kdedge import conformance
 from kdedge.data import load_dataset
 from kdedge.distill import StudentConfig, distill
@@ -46,15 +45,6 @@ def test_pruned_tokenizer_splits_transfer_texts_as_the_teacher(emotion_small):
     assert vocab.ids("<unk>") == [UNK_ID]  # augmentation's mask word is the unknown id
     # [CLS] and [SEP] are the model's to add (TransformerStudent.wrap), not the tokenizer's
     assert [rows[i] for i in prefix + suffix] == [101, 102] and vocab.ids("") == []
-
-
-@pytest.fixture(scope="module")
-def few_texts(tmp_path_factory, emotion_small) -> Path:
-    """A few hundred Emotion texts (the tiny teacher's labels): export calibrates on every train text."""
-    folder = tmp_path_factory.mktemp("few_texts")
-    for split, limit in (("train", 300), ("validation", 100), ("test", 100)):
-        write_jsonl(folder / f"{split}.jsonl", read_jsonl(emotion_small / f"{split}.jsonl", limit))
-    return folder
 
 
 @pytest.mark.parametrize("family", ["tiny_teacher", "tiny_mpnet_teacher"])

@@ -384,8 +384,8 @@ RAY_HELP = (
 @click.option(
     "--soft-labels",
     type=click.Path(dir_okay=False),
-    help="Soft-label cache file (default: soft_labels.npz in the teacher folder). With every text "
-    "cached, no teacher is needed.",
+    help="Soft-label cache file (default: soft_labels.torch-bf16.npz or soft_labels.torch-fp32.npz in the "
+    "teacher folder, after --bf16). With every text cached, no teacher is needed.",
 )
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Folder for the student.")
 @click.option("--output", type=click.Path(dir_okay=False), help="Write the result JSON here.")

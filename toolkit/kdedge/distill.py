@@ -254,9 +254,11 @@ def distill(
     if teacher_dir is None and soft_labels is None:
         teacher_dir = _ensure_default_teacher(dataset, progress, log, device)
     lazy = _LazyTeacher(Path(teacher_dir) if teacher_dir else None, device)
-    cache_path = Path(soft_labels) if soft_labels else Path(teacher_dir) / "soft_labels.npz"
+    form = "torch-bf16" if bf16 else "torch-fp32"
+    # one default cache per form: bf16 and fp32 logits differ slightly, and a cache never mixes the two
+    cache_path = Path(soft_labels) if soft_labels else Path(teacher_dir) / f"soft_labels.{form}.npz"
     if teacher_dir:
-        teacher_id, form = lazy.get().fingerprint, "torch-bf16" if bf16 else "torch-fp32"
+        teacher_id = lazy.get().fingerprint
     else:
         teacher_id, form = SoftLabels.stored_teacher(cache_path)
     cache = SoftLabels(cache_path, teacher_id, dataset.label_names, form)
