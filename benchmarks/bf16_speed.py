@@ -3,8 +3,8 @@
 kdedge turns bf16 on by default only where this says it pays; the answer depends on the CPU's bf16 instructions
 (AMX, AVX512-BF16, or none), so every result records the machine.
 
-python benchmarks/bf16_speed.py --data ../shared/datasets/clinc150 --model runs/mpnet-base \
-    --output benchmarks/results/bf16-speed-mpnet-clinc150.json
+python benchmarks/bf16_speed.py --data ../shared/datasets/clinc150 --model runs/clinc-mpnet/teacher \
+    --output benchmarks/results/bf16-speed-mpnet-clinc150.json   (a teacher folder, or a base model and a fresh head)
 """
 
 from __future__ import annotations
