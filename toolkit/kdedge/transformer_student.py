@@ -209,8 +209,9 @@ def prune_vocabulary(teacher_tokenizer: Path, texts: Iterable[str], pad_id: int,
     model["unk_token"] = UNK
     added = []
     for token in spec.get("added_tokens", []):
-        if token["id"] == pad_id or token["id"] in clash:  # "<pad>" in a text is ordinary text, as in every
-            continue  # student's tokenizer
+        # "<pad>" in a text is ordinary text, as in every student's tokenizer; a clashing name is left out
+        if token["id"] == pad_id or token["id"] in clash:
+            continue
         content = UNK if token["id"] == unk_id else token["content"]
         # matched before normalisation, like the "<unk>" of kdedge's own tokenizers
         added.append({**token, "id": new_ids[token["id"]], "content": content, "normalized": False})
