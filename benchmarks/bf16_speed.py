@@ -35,7 +35,8 @@ def load_teacher(model: str, label_names: list[str]) -> Teacher:
 
 
 def train_step_seconds(teacher: Teacher, texts: list[str], labels: np.ndarray, bf16: bool, steps: int) -> list[float]:
-    """Seconds per optimizer step (forward, backward, AdamW) on length-bucketed batches of 32, as in training."""
+    """Seconds per optimizer step (forward, backward, AdamW; training also clips gradients, left out here) on
+    length-bucketed batches of 32, as in training."""
     model = teacher.model.train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5)
     lengths = [len(ids) for ids in teacher.tokenizer(texts, truncation=True, max_length=128)["input_ids"]]
