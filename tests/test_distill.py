@@ -195,6 +195,21 @@ def test_auto_measures_word_order_and_explains_its_choice(tiny_teacher, emotion_
     assert Student.from_pretrained(tmp_path / "student").architecture == result["student"]["architecture"]
 
 
+def test_auto_runs_from_a_soft_label_file_alone(tiny_teacher, emotion_small, tmp_path):
+    """A cache made elsewhere (a GPU machine, say) is enough for --student auto: the word-order hint, whose
+    shuffled texts it lacks, is left out instead of asking for the teacher."""
+    dataset = load_dataset(str(emotion_small))
+    soft = tmp_path / "soft.npz"
+    quiet = {"augment": 0, "progress": False, "log": lambda m: None}
+    distill(dataset, tmp_path / "label", tiny_teacher, StudentConfig(epochs=1), soft_labels=soft, **quiet)
+    config = StudentConfig(architecture="auto", epochs=1, lr=0.01, vocab_size=500)
+    result = distill(dataset, tmp_path / "auto", None, config, soft_labels=soft, **quiet)
+    choice = result["student_choice"]
+    assert choice["word_order"] is None and "Word order" not in choice["reason"]
+    assert result["labeling"]["newly_labelled"] == 0
+    assert f"{result['student']['architecture']} chosen" in choice["reason"]
+
+
 def test_auto_walks_the_frontier_within_its_budget(tiny_teacher, emotion_small, tmp_path):
     from kdedge.distill import Budget
 

@@ -296,7 +296,8 @@ def distill(
     if config.architecture == "auto":
         from .frontier import gold_references
 
-        order = word_order_sensitivity(cache, lambda chunk: lazy.get().logits(chunk, bf16=bf16), dataset, config.seed)
+        label = (lambda chunk: lazy.get().logits(chunk, bf16=bf16)) if teacher_dir else None
+        order = word_order_sensitivity(cache, label, dataset, config.seed)
         references = gold_references(dataset, comparison, config.seed, progress)
         student, training, choice = choose_student(
             dataset,
@@ -374,9 +375,10 @@ def distill(
     )
 
 
-def word_order_sensitivity(cache: SoftLabels, logits_fn, dataset: TextDataset, seed: int = 0) -> dict:
+def word_order_sensitivity(cache: SoftLabels, logits_fn, dataset: TextDataset, seed: int = 0) -> dict | None:
     """How much the teacher relies on word order: shuffle the words of every validation text and count how
-    often its answer changes, and how much its accuracy drops."""
+    often its answer changes, and how much its accuracy drops. None when the shuffled texts are not cached and
+    there is no teacher to label them (`logits_fn` None): the check is a hint, not worth refusing a run."""
     rng = random.Random(seed)
     texts = dataset.validation.texts
     shuffled = []
@@ -384,6 +386,8 @@ def word_order_sensitivity(cache: SoftLabels, logits_fn, dataset: TextDataset, s
         words = text.split()
         rng.shuffle(words)
         shuffled.append(" ".join(words))
+    if logits_fn is None and cache.missing(shuffled):
+        return None
     label_texts(cache, shuffled, logits_fn, progress=False)
     original = cache.lookup(texts).argmax(1)
     mixed = cache.lookup(shuffled).argmax(1)
@@ -418,7 +422,7 @@ def choose_student(
     teacher_logits: np.ndarray,
     config: StudentConfig,
     teacher_val: np.ndarray,
-    order: dict,
+    order: dict | None,
     progress: bool,
     log,
     vectors: WordVectors | None = None,
@@ -520,11 +524,12 @@ def choose_student(
         if paired["verdict"] == "on par"
         else f"{abs(gap):.1f} points {side} the teacher (McNemar p={paired['p_value']:.2g})"
     )
-    reason = (
-        f"{chosen['name']} chosen ({student.params / 1e6:.2f}M parameters): {rule}; on validation it is "
-        f"{standing}. (Word order changes the teacher's answer on {order['changed_share']:.0%} of validation texts, "
-        "a hint at how much a sequence student may gain.)"
-    )
+    reason = f"{chosen['name']} chosen ({student.params / 1e6:.2f}M parameters): {rule}; on validation: {standing}."
+    if order:
+        reason += (
+            f" (Word order changes the teacher's answer on {order['changed_share']:.0%} of validation texts, "
+            "a hint at how much a sequence student may gain.)"
+        )
     frontier = {
         "dataset": dataset.name,
         "teacher_val_accuracy": teacher_val_accuracy,
