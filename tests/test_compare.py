@@ -32,3 +32,4 @@ def test_verdicts_and_advice():
     assert "not clearly better than tfidf-lr" in close["message"] and "--lr auto" in close["message"]
     below = compare_predictions(baseline, teacher, labels)
     assert below["verdict"] == "below" and "fetch-mpnet" in below["message"]
+    assert "the teacher is below tfidf-lr," in below["message"]

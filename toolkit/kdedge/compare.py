@@ -49,8 +49,9 @@ def compare_predictions(
         f"gets right, {test['b_only_right']} only {baseline}): the teacher is {verdict}"
     )
     if not clearly_better:
+        than = "" if verdict == "below" else " than"
         message += (
-            f" than {baseline}, so a student distilled from it may end up below a linear model. Try: "
+            f"{than} {baseline}, so a student distilled from it may end up below a linear model. Try: "
             + "; ".join(ADVICE)
         )
     return {
