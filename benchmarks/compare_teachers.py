@@ -4,6 +4,9 @@ A bigger teacher costs hours of fine-tuning and labeling; call it better only wh
 
 python benchmarks/compare_teachers.py runs/teacher-minilm-clinc150 runs/teacher-mpnet-clinc150 \
     --data ../shared/datasets/clinc150 --output benchmarks/results/teachers-clinc150-minilm-vs-mpnet.json
+
+A teacher may also be given by its soft-label file (`.npz`, with the held-out texts labelled): a teacher
+fine-tuned on another machine whose weights stayed there.
 """
 
 from __future__ import annotations
@@ -13,7 +16,24 @@ import argparse
 from kdedge.data import load_dataset
 from kdedge.evaluate import mcnemar, wilson_interval
 from kdedge.results import record_environment, write_json
+from kdedge.softlabels import SoftLabels
 from kdedge.teacher import Teacher, default_bf16
+
+
+class CachedTeacher:
+    """A teacher's predictions read from its soft-label file."""
+
+    def __init__(self, path: str, label_names: list[str]) -> None:
+        teacher_id, self.form = SoftLabels.stored_teacher(path)
+        self.cache = SoftLabels(path, teacher_id, label_names, self.form)
+        self.params = None  # not recorded in the file
+
+    def logits(self, texts: list[str], bf16: bool = False):
+        return self.cache.lookup(texts)
+
+
+def load_teacher(source: str, label_names: list[str]) -> Teacher | CachedTeacher:
+    return CachedTeacher(source, label_names) if source.endswith(".npz") else Teacher.from_pretrained(source)
 
 
 def main() -> None:
@@ -26,7 +46,7 @@ def main() -> None:
     args = parser.parse_args()
     dataset = load_dataset(args.data)
     bf16 = default_bf16("cpu")
-    teachers = {name: Teacher.from_pretrained(name) for name in (args.teacher_a, args.teacher_b)}
+    teachers = {name: load_teacher(name, dataset.label_names) for name in (args.teacher_a, args.teacher_b)}
     splits = {}
     for split in args.splits.split(","):
         data = dataset.splits[split]
@@ -51,7 +71,8 @@ def main() -> None:
             "teacher_a": args.teacher_a,
             "teacher_b": args.teacher_b,
             "params": {name: t.params for name, t in teachers.items()},
-            "bf16_autocast": bf16,
+            "bf16_autocast": bf16,  # for teachers given as folders; a soft-label file keeps its own form
+            "soft_label_forms": {name: t.form for name, t in teachers.items() if isinstance(t, CachedTeacher)},
             "dataset": dataset.describe(),
             "splits": splits,
             **record_environment(),
