@@ -35,3 +35,11 @@ OMP_NUM_THREADS=1 $KDEDGE distill --data $DATA --soft-labels $SOFT --student aut
 # random embeddings: the file holds no teacher word vectors for --init teacher
 OMP_NUM_THREADS=1 $KDEDGE distill --data $DATA --soft-labels $SOFT --augment 8 --student bilstm --vocab-size 13000 \
   --loss mse --lr 0.003 --threads 1 --quiet --out runs/sst2-mpnet/bilstm-v13k --output $R/distill/sst2-mpnet-bilstm-v13k.json
+# one factor at a time: auto's BiLSTM (default options) on x8 instead of x2 augmentation, and seed 1 of it from
+# each teacher (the MiniLM soft labels of the re-made teacher, default transfer set)
+OMP_NUM_THREADS=1 $KDEDGE distill --data $DATA --soft-labels $SOFT --augment 8 --student bilstm --threads 1 --quiet \
+  --out runs/sst2-mpnet/bilstm-aug8 --output $R/distill/sst2-bilstm-aug8.json
+OMP_NUM_THREADS=1 $KDEDGE distill --data $DATA --soft-labels $SOFT --student bilstm --seed 1 --threads 1 --quiet \
+  --out runs/sst2-mpnet/bilstm-mpnet-s1 --output $R/distill/sst2-bilstm-mpnet-s1.json
+OMP_NUM_THREADS=1 $KDEDGE distill --data $DATA --soft-labels benchmarks/softlabels/sst2-minilm-rerun.npz --student bilstm \
+  --seed 1 --threads 1 --quiet --out runs/sst2-mpnet/bilstm-minilm-s1 --output $R/distill/sst2-bilstm-minilm-s1.json
