@@ -24,8 +24,8 @@ class CachedTeacher:
     """A teacher's predictions read from its soft-label file."""
 
     def __init__(self, path: str, label_names: list[str]) -> None:
-        teacher_id, self.form = SoftLabels.stored_teacher(path)
-        self.cache = SoftLabels(path, teacher_id, label_names, self.form)
+        self.cache = SoftLabels.open_existing(path, label_names)
+        self.form = self.cache.form
         self.params = None  # not recorded in the file
 
     def logits(self, texts: list[str], bf16: bool = False):

@@ -258,10 +258,10 @@ def distill(
     # one default cache per form: bf16 and fp32 logits differ slightly, and a cache never mixes the two
     cache_path = Path(soft_labels) if soft_labels else Path(teacher_dir) / f"soft_labels.{form}.npz"
     if teacher_dir:
-        teacher_id = lazy.get().fingerprint
+        cache = SoftLabels(cache_path, lazy.get().fingerprint, dataset.label_names, form)
     else:
-        teacher_id, form = SoftLabels.stored_teacher(cache_path)
-    cache = SoftLabels(cache_path, teacher_id, dataset.label_names, form)
+        cache = SoftLabels.open_existing(cache_path, dataset.label_names)
+    teacher_id, form = cache.teacher_id, cache.form
     replacements = cache.extra.get("replacements")
     if augment and replacements is None:
         words = frequent_words(dataset.train.texts, config.vocab_size - 2)

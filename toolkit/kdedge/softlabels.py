@@ -151,6 +151,12 @@ class SoftLabels:
         except (OSError, ValueError, KeyError) as err:
             raise BundleError(f"{path}: not a readable soft-label file ({err})") from None
 
+    @classmethod
+    def open_existing(cls, path: str | Path, label_names: Sequence[str]) -> SoftLabels:
+        """A file written earlier, with the teacher id and form it records (to use it without the teacher)."""
+        teacher_id, form = cls.stored_teacher(path)
+        return cls(path, teacher_id, label_names, form)
+
     def __len__(self) -> int:
         return len(self._rows)
 
