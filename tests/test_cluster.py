@@ -102,7 +102,7 @@ def corpus_texts(limit: int) -> list[str]:
     return [row["text"] for row in read_jsonl(EMOTION / "train.jsonl", limit)]
 
 
-def wait_for(condition, proc, timeout=120.0):
+def wait_for(condition, proc, timeout=120.0, poll=0.05):
     """Wait until `condition()` holds while the job `proc` still runs."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -110,7 +110,7 @@ def wait_for(condition, proc, timeout=120.0):
             return
         if proc.poll() is not None:
             raise AssertionError(f"the job ended first (exit {proc.returncode}): {proc.stderr.read()}")
-        time.sleep(0.05)
+        time.sleep(poll)
     raise AssertionError("timed out")
 
 
@@ -156,10 +156,11 @@ def test_a_killed_driver_resumes_without_relabeling(ray_cluster, onnx_teacher, t
         pq.write_table(pa.table({"text": texts[i * 4000 : (i + 1) * 4000]}), corpus / f"{i}.parquet")
     url = f"file://{corpus}"
     out = tmp_path / "labels"
-    # one actor, so that the driver has a core of its own and writes shards as batches come in
-    args = ["--backend", "onnxruntime", "--batch-size", "1", "--actors", "1", "--shard-rows", "1000"]
+    # one actor, so that the driver has a core of its own and writes shards as batches come in; shards of 50 rows,
+    # so that the driver still has over 200 to write when it is killed, even when the actor finished long before
+    args = ["--backend", "onnxruntime", "--batch-size", "1", "--actors", "1", "--shard-rows", "50"]
     proc = label_on_ray(ray_cluster, onnx_teacher, url, out, *args, wait=False)
-    wait_for(lambda: len(list(out.glob("part-*.parquet"))) >= 1, proc)
+    wait_for(lambda: any(out.glob("part-*.parquet")), proc, poll=0.005)
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
     before = {p.name: p.read_bytes() for p in out.glob("part-*.parquet")}
