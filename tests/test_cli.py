@@ -69,6 +69,7 @@ def test_distill_command_records_its_threads(tiny_teacher, emotion_small, tmp_pa
     result = json.loads(out.read_text())
     assert result["torch_threads"] == 1 and "--threads 1" in result["command"]
     assert result["labeling"]["device"] == describe_device(resolve_device("auto"))  # --device auto: cpu here
+    assert result["student"]["device"] == resolve_device("auto")  # the student trains there too
     assert "agreement with teacher" in proc.stdout
     comparison = result["teacher_vs_tfidf"]  # the tiny teacher is far below TF-IDF + LR: said, with what to try
     assert comparison["verdict"] == "below" and comparison["message"] in proc.stdout and "--lr auto" in proc.stdout

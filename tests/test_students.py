@@ -83,3 +83,20 @@ def test_length_batches_cover_every_row_once_and_group_similar_lengths():
     first = [b.tolist() for b in epoch_batches(ids, torch.Generator().manual_seed(1), 32, True)]
     again = [b.tolist() for b in epoch_batches(ids, torch.Generator().manual_seed(1), 32, True)]
     assert first == again
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_a_student_trained_on_a_gpu_learns_as_on_the_cpu_and_ends_on_the_cpu():
+    from kdedge.students import fit
+
+    rng = np.random.default_rng(0)
+    ids = rng.integers(2, 50, size=(2000, 6))
+    labels = (ids == 7).any(1).astype(np.int64)  # whether word 7 occurs: learnable in a few epochs
+    accuracies = []
+    for device in ("cpu", "cuda"):
+        torch.manual_seed(0)
+        student = build("bilstm", 50, 2)
+        report = fit(student, ids[:1500], labels[:1500], ids[1500:], labels[1500:], epochs=5, lr=1e-2, device=device)
+        assert {p.device.type for p in student.parameters()} == {"cpu"}
+        accuracies.append(report["best_val_accuracy"])
+    assert min(accuracies) > 0.9 and abs(accuracies[0] - accuracies[1]) < 0.03

@@ -73,13 +73,18 @@ class _CountOrAuto(click.ParamType):
 POSITIVE = click.IntRange(min=1)
 NON_NEGATIVE = click.IntRange(min=0)
 POSITIVE_FLOAT = _PositiveFloat()
-DEVICE = click.option(
-    "--device",
-    type=click.Choice(["auto", "cpu", "cuda"]),
-    default="auto",
-    show_default=True,
-    help="Where the teacher trains and labels: auto is the GPU when torch sees one (students train on the CPU).",
-)
+
+
+def device_option(what: str):
+    """--device, shared by the commands that run torch; `what` says what runs there."""
+    return click.option(
+        "--device",
+        type=click.Choice(["auto", "cpu", "cuda"]),
+        default="auto",
+        show_default=True,
+        help=f"Where {what}: auto is the GPU when torch sees one.",
+    )
+
 
 FORCE = click.option("--force", is_flag=True, help="Replace an existing output folder or file.")
 
@@ -239,7 +244,7 @@ def baseline(name, data, text_column, label_column, output, save, force, seed, e
     help="bf16 autocast (default: on with a GPU that has bf16, or a CPU with AMX or AVX512-BF16, where it is "
     "1.3-2x faster).",
 )
-@DEVICE
+@device_option("the teacher trains")
 @click.option("--output", type=click.Path(dir_okay=False), help="Write the result JSON here.")
 @click.option("--seed", default=0, show_default=True, type=NON_NEGATIVE)
 @click.option("--threads", default=None, type=POSITIVE, help="Torch CPU threads (default: all cores).")
@@ -442,7 +447,9 @@ RAY_HELP = (
     default=None,
     help="bf16 autocast for the teacher (default: on with a bf16 GPU, AMX or AVX512-BF16).",
 )
-@DEVICE
+@device_option(
+    "the teacher trains and labels, and the students train (a student is saved, measured and tested on the CPU)"
+)
 @click.option(
     "--shards",
     type=click.Path(file_okay=False),

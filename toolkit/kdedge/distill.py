@@ -81,6 +81,7 @@ class StudentConfig:
     seed: int = 0
     init: str = "random"  # "teacher": embeddings start from the teacher's word vectors (PCA), see embedding_init
     length_buckets: bool = False  # batches of similar length (kdedge.students.epoch_batches)
+    device: str = "cpu"  # where the student trains ("cuda": a GPU); it runs on the CPU either way
 
     @classmethod
     def for_architecture(cls, architecture: str, **settings) -> StudentConfig:
@@ -234,8 +235,8 @@ def distill(
     device: str = "cpu",
 ) -> dict:
     """Distil a teacher into a student saved at `out` (an existing `out` is replaced only with `force`);
-    returns the result record (test split). The teacher fine-tunes and labels on `device` ("cpu", "cuda" or
-    "auto"); the student trains on the CPU, where it will run.
+    returns the result record (test split). The teacher fine-tunes and labels, and the students train, on
+    `device` ("cpu", "cuda" or "auto"); the student is saved for, measured and tested on the CPU.
 
     `shards`: a folder of corpus soft labels (`kdedge label --ray`) added to the transfer set and streamed from
     disk during training, so memory stays bounded whatever the corpus size."""
@@ -244,6 +245,7 @@ def distill(
     config = config or StudentConfig()
     check_new(out, force)
     device = resolve_device(device)
+    config = replace(config, device=device)
     if config.architecture == "transformer":
         from .transformer_student import check_teacher
 
@@ -617,6 +619,7 @@ def train_student(
         progress=progress,
         desc=f"student {config.architecture}",
         by_length=config.length_buckets,
+        device=config.device,
     )
     return student, report
 

@@ -395,32 +395,36 @@ def fit(
     progress: bool = True,
     desc: str = "train",
     by_length: bool = False,
+    device: str = "cpu",
 ) -> dict:
     """Train with Adam and a cosine schedule, keep the epoch with the best validation accuracy.
 
     `targets` are gold label ids for loss "ce", teacher logits (n, labels) for "kl" and "mse". The examples are
     arrays (`train_ids`, `targets`) or a data source with `__len__` and `epoch(generator, batch_size)` (targets
     None), such as `StreamData`, which reads a corpus's soft labels from disk in bounded memory. `by_length`
-    batches array examples by text length (`epoch_batches`).
+    batches array examples by text length (`epoch_batches`). `device` is where the training runs ("cuda": a GPU);
+    the model ends on the CPU either way, where a student runs.
     Returns the training history and the best epoch; the model ends with the best epoch's weights.
     """
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
     data = ArrayData(train_ids, targets, by_length) if isinstance(train_ids, np.ndarray) else train_ids
     x_val = torch.from_numpy(val_ids)
+    model.to(device)
     steps_per_epoch = math.ceil(len(data) / batch_size)
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * min(step / (epochs * steps_per_epoch), 1.0)))
     )
     best = {"val_accuracy": -1.0, "epoch": 0}
-    best_state = {k: v.clone() for k, v in model.state_dict().items()}
+    best_state = _cpu_copy(model)
     history = []
     bar = tqdm(range(1, epochs + 1), desc=desc, unit="epoch", disable=not progress)
     for epoch in bar:
         model.train()
         total = 0.0
         for x, y in data.epoch(generator, batch_size):
+            x, y = x.to(device), y.to(device)
             value = distillation_loss(model(_trim(x)), y, loss, temperature)
             optimizer.zero_grad(set_to_none=True)
             value.backward()
@@ -431,13 +435,18 @@ def fit(
         history.append({"epoch": epoch, "loss": total / len(data), "val_accuracy": accuracy})
         if accuracy > best["val_accuracy"]:
             best = {"val_accuracy": accuracy, "epoch": epoch}
-            best_state = {k: v.clone() for k, v in model.state_dict().items()}
+            best_state = _cpu_copy(model)
         bar.set_postfix(loss=f"{total / len(data):.4f}", val_acc=f"{accuracy:.4f}", best=f"{best['val_accuracy']:.4f}")
         if epoch - best["epoch"] >= patience:
             break
-    model.load_state_dict(best_state)
+    model.to("cpu").load_state_dict(best_state)
     model.eval()
     return {"best_epoch": best["epoch"], "best_val_accuracy": best["val_accuracy"], "history": history}
+
+
+def _cpu_copy(model: nn.Module) -> dict[str, torch.Tensor]:
+    """The model's weights, copied to the CPU (a GPU's memory then holds one copy, the live one)."""
+    return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
 
 
 def _trim(ids: torch.Tensor) -> torch.Tensor:
@@ -448,9 +457,14 @@ def _trim(ids: torch.Tensor) -> torch.Tensor:
 
 @torch.inference_mode()
 def predict_ids(model: nn.Module, ids: torch.Tensor, batch_size: int = 4096) -> np.ndarray:
+    """Predicted label ids, computed where the model is."""
     model.eval()
+    device = next(model.parameters()).device
     return np.concatenate(
-        [model(_trim(ids[i : i + batch_size])).argmax(1).numpy() for i in range(0, len(ids), batch_size)]
+        [
+            model(_trim(ids[i : i + batch_size].to(device))).argmax(1).cpu().numpy()
+            for i in range(0, len(ids), batch_size)
+        ]
     )
 
 
