@@ -69,8 +69,11 @@ def machine() -> dict:
 
 def command_line() -> str:
     """The command that is running, as a user would type it."""
-    if Path(sys.argv[0]).name == "kdedge":
+    script = Path(sys.argv[0])
+    if script.name == "kdedge":
         return shlex.join(["kdedge", *sys.argv[1:]])
+    if script.name == "__main__.py" and script.parent.name == "kdedge":  # python -m kdedge (argv[0] is a path)
+        return shlex.join(["python", "-m", "kdedge", *sys.argv[1:]])
     return shlex.join(["python", *sys.argv])
 
 
