@@ -1,4 +1,5 @@
 """Throwaway probe: the default teacher with a masked-mean pooler instead of BERT's CLS pooler (same recipe)."""
+
 import json
 import sys
 
@@ -36,5 +37,6 @@ kt.load_classifier = patched
 torch.set_num_threads(1)
 dataset = load_dataset(sys.argv[1])
 result = kt.fine_tune(dataset, out=sys.argv[2], lr=1e-4, epochs=10, patience=2, bf16=False, progress=False, seed=0)
-json.dump({k: result[k] for k in ("accuracy", "selection")}, open(sys.argv[3], "w"), indent=1, default=str)
+with open(sys.argv[3], "w") as out:
+    json.dump({k: result[k] for k in ("accuracy", "selection")}, out, indent=1, default=str)
 print(result["accuracy"], result["selection"]["history"])
