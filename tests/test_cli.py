@@ -79,7 +79,7 @@ def test_distill_command_records_its_threads(tiny_teacher, emotion_small, tmp_pa
 def test_label_on_one_machine_records_the_form_and_never_imports_ray(tiny_teacher, emotion_small, tmp_path):
     out, stats = tmp_path / "soft.npz", tmp_path / "stats.json"
     args = ["label", "--teacher", str(tiny_teacher), "--data", str(emotion_small), "--splits", "validation"]
-    args += ["--out", str(out), "--no-bf16", "--output", str(stats), "--quiet"]
+    args += ["--out", str(out), "--no-bf16", "--device", "cpu", "--output", str(stats), "--quiet"]
     code = (
         "import sys; from kdedge.cli import cli; cli(sys.argv[1:], standalone_mode=False); "
         "print('ray imported' if 'ray' in sys.modules else 'no ray')"
@@ -88,16 +88,26 @@ def test_label_on_one_machine_records_the_form_and_never_imports_ray(tiny_teache
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip().endswith("no ray")
     assert json.loads(stats.read_text())["form"] == "torch-fp32"
+    assert json.loads(stats.read_text())["device"] == "cpu"
     from kdedge.softlabels import SoftLabels
 
     assert SoftLabels.stored_teacher(out)[1] == "torch-fp32"
     proc = kdedge("label", "--teacher", str(tiny_teacher), "--out", str(tmp_path / "x"), "--ray")
     assert proc.returncode == 2 and "--ray needs --corpus" in proc.stderr
+    for where in (["--ray"], ["--backend", "onnxruntime"]):  # CPU-only paths refuse a GPU instead of ignoring it
+        proc = kdedge("label", "--teacher", str(tiny_teacher), "--out", str(tmp_path / "x"), *where, "--device", "cuda")
+        assert proc.returncode != 0 and "Traceback" not in proc.stderr and "--device cuda" in proc.stderr
+        assert not (tmp_path / "x").exists()
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is visible: --device cuda would run")
 def test_device_cuda_without_a_gpu_is_one_line(emotion_small, tiny_bert, tmp_path):
-    for command in (["teacher", "--model", str(tiny_bert)], ["distill", "--augment", "0"]):
+    commands = (
+        ["teacher", "--model", str(tiny_bert)],
+        ["distill", "--augment", "0"],
+        ["label", "--teacher", str(tiny_bert)],
+    )
+    for command in commands:
         out = tmp_path / command[0]
         proc = kdedge(*command, "--data", str(emotion_small), "--device", "cuda", "--out", str(out), "--quiet")
         assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr

@@ -677,9 +677,11 @@ def predict(bundle, texts, backend, precision) -> None:
         emit(text)
 
 
-def teacher_form(teacher_dir: str, backend: str, precision: str, bf16: bool | None, on_ray: bool) -> str:
+def teacher_form(
+    teacher_dir: str, backend: str, precision: str, bf16: bool | None, on_ray: bool, device: str = "cpu"
+) -> str:
     """The teacher's form from the options; with --ray and backend auto, the cluster's nodes decide."""
-    from .teacher import TEACHER_FILE, has_native_bf16
+    from .teacher import TEACHER_FILE, default_bf16
 
     if backend == "auto":
         if on_ray:
@@ -688,7 +690,7 @@ def teacher_form(teacher_dir: str, backend: str, precision: str, bf16: bool | No
         backend = "onnxruntime" if exported else "torch"
     if backend == "onnxruntime":
         return f"onnxruntime-{precision}"
-    return "torch-bf16" if (has_native_bf16() if bf16 is None else bf16) else "torch-fp32"
+    return "torch-bf16" if (default_bf16(device) if bf16 is None else bf16) else "torch-fp32"
 
 
 @cli.command()
@@ -748,6 +750,7 @@ def teacher_form(teacher_dir: str, backend: str, precision: str, bf16: bool | No
     type=click.IntRange(1),
     help="--ray: texts per Parquet shard (what an interrupted run loses at most).",
 )
+@device_option("the torch teacher labels (one machine; Ray actors use their nodes' CPUs)")
 @click.option("--output", type=click.Path(dir_okay=False), help="Write throughput statistics (JSON) here.")
 @click.option("--quiet", is_flag=True)
 def label(
@@ -767,6 +770,7 @@ def label(
     actors,
     threads,
     shard_rows,
+    device,
     output,
     quiet,
 ) -> None:
@@ -775,8 +779,17 @@ def label(
     On a Ray cluster: kdedge label --ray HOST:6379 --teacher T --corpus CORPUS --out FOLDER
     """
     from .results import record_environment, write_json
+    from .teacher import describe_device, resolve_device
 
-    form = teacher_form(teacher_dir, backend, precision, bf16, ray_address is not None)
+    on_cpus = "--device cuda needs the torch backend on one machine: ONNX Runtime and Ray actors label on CPUs"
+    if ray_address is not None and device == "cuda":
+        raise click.UsageError(on_cpus)
+    asked, device = device, "cpu" if ray_address is not None else resolve_device(device)
+    form = teacher_form(teacher_dir, backend, precision, bf16, ray_address is not None, device)
+    if form.startswith("onnxruntime"):
+        if asked == "cuda":
+            raise click.UsageError(on_cpus)
+        device = "cpu"
     if ray_address is not None:
         if not corpus:
             raise click.UsageError("--ray needs --corpus (the texts to label)")
@@ -800,13 +813,14 @@ def label(
         texts = [t for name in names for t in dataset.splits[name].texts]
         for file in text_files:
             texts += read_texts(file, text_column)
-        teacher = Labeler(teacher_dir, form, batch_size)
+        teacher = Labeler(teacher_dir, form, batch_size, device=device)
         if teacher.label_names != dataset.label_names:
             raise click.ClickException(f"the teacher's labels {teacher.label_names} are not the dataset's")
         cache = SoftLabels(out, teacher.fingerprint, teacher.label_names, form)
         stats = label_texts(cache, texts, teacher, not quiet)
         backend, precision = form.split("-")
         stats.update(form=form, backend=backend, precision=precision, batch_size=batch_size, teacher=teacher_dir)
+        stats.update(device=describe_device(device))
         stats.update(soft_labels=out, dataset=dataset.describe())
         what = f"{len(cache):,} in {out}"
     stats.update(record_environment())

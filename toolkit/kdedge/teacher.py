@@ -325,18 +325,22 @@ class Labeler:
     """A teacher in one form (torch fp32 / bf16, ONNX Runtime fp32 / int8) as a function from texts to logits:
     what `kdedge label` runs, in one process or in each actor of a Ray cluster."""
 
-    def __init__(self, path: str | Path, form: str, batch_size: int = 64, threads: int | None = None) -> None:
+    def __init__(
+        self, path: str | Path, form: str, batch_size: int = 64, threads: int | None = None, device: str = "cpu"
+    ) -> None:
         from .softlabels import check_form
 
         self.form = check_form(form)
         self.batch_size = batch_size
         backend, precision = form.split("-")
         if backend == "onnxruntime":
+            if device != "cpu":
+                raise KdedgeError(f"the ONNX Runtime teacher runs on the CPU, not {device!r}: use the torch backend")
             self.teacher: Teacher | OnnxTeacher = OnnxTeacher(path, precision, threads)
         else:
             if threads:
                 torch.set_num_threads(threads)
-            self.teacher = Teacher.from_pretrained(path)
+            self.teacher = Teacher.from_pretrained(path).to(device)
         self.fingerprint = self.teacher.fingerprint
         self.label_names = self.teacher.label_names
 
