@@ -45,10 +45,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as work:
         onnx_path = Path(work) / "model.onnx"
         export_onnx(student.model, torch.from_numpy(student.vocab.encode(dataset.test.texts[:4])), onnx_path)
+        fp32 = ov.convert_model(str(onnx_path))
         variants = {
-            "fp32": ov.convert_model(str(onnx_path)),
-            "full int8": openvino_full_int8(onnx_path, calibration),
-            "weight-only int8": openvino_weight_only_int8(onnx_path),
+            "fp32": fp32,
+            "full int8": openvino_full_int8(fp32, calibration),
+            "weight-only int8": openvino_weight_only_int8(fp32),
         }
         rows = {}
         for name, model in variants.items():

@@ -162,17 +162,17 @@ def quantize_onnx(source: Path, target: Path) -> dict[str, int]:
     return counts
 
 
-def openvino_full_int8(onnx_path: Path, calibration_ids: list[np.ndarray]):
-    """Full post-training int8 (weights and activations) of an ONNX student, calibrated on `calibration_ids`
-    with the MINMAX range estimator (NNCF's default quantile ranges clip the activations of short texts)."""
+def openvino_full_int8(model, calibration_ids: list[np.ndarray]):
+    """Full post-training int8 (weights and activations) of a student's OpenVINO model (left as it is),
+    calibrated on `calibration_ids` with the MINMAX range estimator (NNCF's default quantile ranges clip the
+    activations of short texts)."""
     import nncf
-    import openvino as ov
     from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters
     from nncf.quantization.range_estimator import RangeEstimatorParametersSet
 
     ranges = RangeEstimatorParametersSet.MINMAX
     quantized = nncf.quantize(
-        ov.convert_model(str(onnx_path)),
+        model.clone(),
         nncf.Dataset(calibration_ids),
         subset_size=len(calibration_ids),
         advanced_parameters=AdvancedQuantizationParameters(
@@ -184,12 +184,11 @@ def openvino_full_int8(onnx_path: Path, calibration_ids: list[np.ndarray]):
     return nncf.compress_weights(quantized, mode=nncf.CompressWeightsMode.INT8_SYM)
 
 
-def openvino_weight_only_int8(onnx_path: Path):
-    """int8 weights (symmetric, per channel), fp32 activations."""
+def openvino_weight_only_int8(model):
+    """int8 weights (symmetric, per channel), fp32 activations, of an OpenVINO model (left as it is)."""
     import nncf
-    import openvino as ov
 
-    return nncf.compress_weights(ov.convert_model(str(onnx_path)), mode=nncf.CompressWeightsMode.INT8_SYM)
+    return nncf.compress_weights(model.clone(), mode=nncf.CompressWeightsMode.INT8_SYM)
 
 
 def export_openvino(onnx_path: Path, folder: Path, calibration_ids: list[np.ndarray], check: tuple) -> dict:
@@ -208,8 +207,9 @@ def export_openvino(onnx_path: Path, folder: Path, calibration_ids: list[np.ndar
     # caller, in one line
     nncf.set_log_level(logging.WARNING)
     folder.mkdir(parents=True, exist_ok=True)
-    ov.save_model(ov.convert_model(str(onnx_path)), str(folder / "model.xml"), compress_to_fp16=False)
-    quantized = openvino_full_int8(onnx_path, calibration_ids)
+    model = ov.convert_model(str(onnx_path))  # once: each int8 variant quantizes its own clone
+    ov.save_model(model, str(folder / "model.xml"), compress_to_fp16=False)
+    quantized = openvino_full_int8(model, calibration_ids)
     ids, reference = check
     compiled = ov.Core().compile_model(quantized, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
     agreement = float((compiled(ids)[0].argmax(1) == reference.argmax(1)).mean())
@@ -217,7 +217,7 @@ def export_openvino(onnx_path: Path, folder: Path, calibration_ids: list[np.ndar
         "mode": "post-training quantization (weights and activations, MINMAX ranges)",
         "full_int8_validation_agreement": agreement,
     }
-    weights_only = openvino_weight_only_int8(onnx_path)
+    weights_only = openvino_weight_only_int8(model)
     ov.save_model(quantized, str(folder / "model.int8.xml"), compress_to_fp16=False)
     full_size = (folder / "model.int8.bin").stat().st_size
     ov.save_model(weights_only, str(folder / "model.int8.xml"), compress_to_fp16=False)
