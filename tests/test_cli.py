@@ -36,6 +36,9 @@ def test_missing_folder_and_unknown_baseline(tmp_path):
     assert proc.returncode == 1 and proc.stderr.strip().startswith("Error: ") and "no such folder" in proc.stderr
     proc = kdedge("baseline", "svm")
     assert proc.returncode == 2 and "Invalid value" in proc.stderr
+    proc = kdedge("distill", "--init", str(tmp_path / "glove.txt"), "--out", str(tmp_path / "s"))
+    assert proc.returncode == 2 and "expected random, teacher or a word-vector file" in proc.stderr
+    assert "Traceback" not in proc.stderr and not (tmp_path / "s").exists()
 
 
 def test_help_lists_the_commands():

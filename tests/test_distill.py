@@ -1,5 +1,6 @@
 import gzip
 import json
+from collections import Counter
 
 import numpy as np
 import pytest
@@ -8,8 +9,9 @@ import torch
 from conftest import SHARED
 from kdedge.augment import MASK, Augmenter, leak_key, remove_leaks
 from kdedge.data import load_dataset
-from kdedge.distill import StudentConfig, distill, embedding_init, transfer_set
+from kdedge.distill import StudentConfig, distill, embedding_init, read_word_vectors, transfer_set
 from kdedge.errors import KdedgeError
+from kdedge.softlabels import SoftLabels
 from kdedge.students import Student, distillation_loss
 from kdedge.teacher import Teacher
 
@@ -286,6 +288,69 @@ def test_teacher_init_starts_from_teacher_vectors_and_caches_them(tiny_teacher, 
     assert again["student"]["init"] == first["student"]["init"] == "teacher"
     second = Student.from_pretrained(tmp_path / "s2").model.embedding.weight.detach().numpy()
     assert np.array_equal(second, student.model.embedding.weight.detach().numpy())
+
+
+def write_vectors(path, rows: dict[str, list[float]], header: bool = False) -> None:
+    lines = [f"{len(rows)} {len(next(iter(rows.values())))}"] if header else []
+    lines += [" ".join([word, *(f"{x:.6f}" for x in vector)]) for word, vector in rows.items()]
+    data = ("\n".join(lines) + "\n").encode()
+    path.write_bytes(gzip.compress(data) if path.suffix == ".gz" else data)
+
+
+def test_word_vector_files_in_glove_and_word2vec_text_format(tmp_path):
+    rows = {"the": [1.0, 2.0, 3.0], "Paris": [4.0, 5.0, 6.0], "paris": [7.0, 8.0, 9.0], "Happy": [0.5, 0.5, 0.5]}
+    words = ["paris", "happy", "Paris", "missing", "the"]
+    for name, header in (("glove.txt", False), ("w2v.vec.gz", True)):
+        write_vectors(tmp_path / name, rows, header)
+        found, info = read_word_vectors(tmp_path / name, words)
+        assert sorted(found) == [0, 1, 2, 4]  # "missing" keeps its random start
+        assert found[0].tolist() == [7.0, 8.0, 9.0] and found[2].tolist() == [4.0, 5.0, 6.0]  # exact case first
+        assert found[1].tolist() == [0.5, 0.5, 0.5]  # else another casing of the word
+        assert info["dimensions"] == 3 and info["words_found"] == 4 and info["words"] == 5
+        assert len(info["sha256"]) == 64
+    (tmp_path / "bad.txt").write_text("the 1 2 3\nof 1 2\n")
+    with pytest.raises(KdedgeError, match="line 2: expected a word and 3 numbers"):
+        read_word_vectors(tmp_path / "bad.txt", words)
+    with pytest.raises(KdedgeError, match="none of the student's 1 words"):
+        read_word_vectors(tmp_path / "glove.txt", ["absent"])
+    (tmp_path / "notgz.gz").write_bytes(b"plain text")
+    with pytest.raises(KdedgeError, match="not a readable word-vector file"):
+        read_word_vectors(tmp_path / "notgz.gz", words)
+
+
+def test_word_vector_init_starts_the_words_the_file_has_and_leaves_the_rest_random(emotion_small, tmp_path):
+    dataset = load_dataset(str(emotion_small))
+    soft = tmp_path / "soft.npz"
+    rng = np.random.default_rng(0)
+    counts = Counter(word for text in dataset.train.texts for word in text.split())
+    common = [word for word, _ in counts.most_common(25)]  # in the student's vocabulary for sure
+    vectors = tmp_path / "vectors.txt"
+    write_vectors(vectors, {word: rng.normal(size=24).tolist() for word in common})
+    held = dataset.validation.texts + dataset.test.texts
+    cache = SoftLabels(soft, "fake-teacher", dataset.label_names, "torch-fp32")  # any logits will do at lr 0
+    cache.add(
+        dataset.train.texts + held, rng.normal(size=(len(dataset.train.texts) + len(held), len(dataset.label_names)))
+    )
+    cache.save()
+    students = {}
+    for init in ("random", str(vectors)):
+        config = StudentConfig(epochs=1, lr=0.0, vocab_size=500, init=init)  # lr 0: the weights stay the init
+        out = tmp_path / f"s-{len(students)}"
+        result = distill(dataset, out, None, config, soft_labels=soft, augment=0, progress=False, log=lambda m: None)
+        students[init] = (Student.from_pretrained(out), result)
+    plain, (student, result) = students["random"][0], students[str(vectors)]
+    words = [token.removeprefix("##") for token in student.vocab.tokens[2:]]
+    assert plain.vocab.tokens == student.vocab.tokens
+    found, info = read_word_vectors(vectors, words)
+    assert result["training"]["embedding_init"] == info and info["words_found"] == len(found) >= 20
+    table, start = student.model.embedding.weight.detach().numpy(), plain.model.embedding.weight.detach().numpy()
+    rows = [2 + i for i in found]
+    assert table[rows] == pytest.approx(embedding_init(np.stack(list(found.values())), 16), abs=1e-5)
+    others = [row for row in range(len(table)) if row not in rows]
+    assert np.array_equal(table[others], start[others])
+    with pytest.raises(KdedgeError, match="pass -o dim=24"):
+        config = StudentConfig(epochs=1, vocab_size=500, init=str(vectors), options={"dim": 32})
+        distill(dataset, tmp_path / "wide", None, config, soft_labels=soft, augment=0, progress=False, log=print)
 
 
 def test_distill_streams_a_folder_of_corpus_shards(tiny_teacher, emotion_small, tmp_path, monkeypatch):

@@ -425,11 +425,12 @@ RAY_HELP = (
 )
 @click.option(
     "--init",
-    type=click.Choice(["random", "teacher"]),
     default="random",
     show_default=True,
-    help="Student embeddings start random or from the teacher's out-of-context word vectors (PCA; like Tang "
-    "et al.'s word2vec init, from the teacher; kept in the soft-label file).",
+    metavar="random|teacher|FILE",
+    help="Student embeddings start random, from the teacher's out-of-context word vectors (kept in the "
+    "soft-label file), or from a word-vector FILE (GloVe / word2vec / fastText text format, .gz allowed: "
+    "Tang et al.'s word2vec init); reduced to the embedding size by PCA.",
 )
 @click.option("--epochs", default=None, type=POSITIVE, help="Maximum epochs [default: 30; transformer 4].")
 @click.option("--lr", default=None, type=POSITIVE_FLOAT, help="Peak learning rate [default: 0.01; transformer 1e-4].")
@@ -503,6 +504,8 @@ def distill(
     from .teacher import default_bf16, resolve_device
 
     check_outputs(force, out=out, output=output)
+    if init not in ("random", "teacher") and not Path(init).is_file():
+        raise click.BadParameter(f"expected random, teacher or a word-vector file, not {init!r}", param_hint="'--init'")
     device = resolve_device(device)
     student_options = parse_options(options)
     if architecture == "auto" and student_options:

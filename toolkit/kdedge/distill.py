@@ -79,7 +79,9 @@ class StudentConfig:
     weight_decay: float = 0.0
     patience: int = 5
     seed: int = 0
-    init: str = "random"  # "teacher": embeddings start from the teacher's word vectors (PCA), see embedding_init
+    # "teacher": embeddings start from the teacher's word vectors, or a path: from a word-vector file (PCA,
+    # embedding_init; read_word_vectors)
+    init: str = "random"
     length_buckets: bool = False  # batches of similar length (kdedge.students.epoch_batches)
     device: str = "cpu"  # where the student trains ("cuda": a GPU); it runs on the CPU either way
 
@@ -578,19 +580,29 @@ def train_student(
     """Build the vocabulary on the transfer set (or take `untrained`, made by `new_student` with this config),
     then fit the student to the teacher's logits.
 
-    With `config.init == "teacher"`, `vectors` gives the teacher's word vectors for the embedding init. With
+    With `config.init == "teacher"`, `vectors` gives the teacher's word vectors for the embedding init; any other
+    `config.init` but "random" is a word-vector file (`read_word_vectors`) the embeddings start from. With
     `corpus`, its texts join the transfer set and are read from disk shard by shard. The transformer student
     is made from the teacher folder `teacher_dir` (its vocabulary pruned to the transfer set's tokens)."""
     student = untrained or new_student(dataset, texts, config, corpus, teacher_dir)
     vocab = student.vocab
-    if config.init == "teacher" and config.architecture != "transformer":  # the transformer *is* the teacher
-        if vectors is None:
-            raise KdedgeError("init 'teacher' needs the teacher's word vectors")
+    init_info = None
+    if config.init != "random" and config.architecture != "transformer":  # the transformer *is* the teacher
         words = [token.removeprefix("##") for token in vocab.tokens[2:]]  # a word piece as a word of its own
         table = student.model.embedding.weight.data
-        table[2 : 2 + len(words)] = torch.from_numpy(embedding_init(vectors(words), table.shape[1]))
-    elif config.init != "random":
-        raise KdedgeError(f"unknown init {config.init!r} (random or teacher)")
+        if config.init == "teacher":
+            if vectors is None:
+                raise KdedgeError("init 'teacher' needs the teacher's word vectors")
+            table[2 : 2 + len(words)] = torch.from_numpy(embedding_init(vectors(words), table.shape[1]))
+        else:
+            found, init_info = read_word_vectors(config.init, words)
+            if init_info["dimensions"] < table.shape[1]:
+                raise KdedgeError(
+                    f"--init {Path(config.init).name}: its vectors have {init_info['dimensions']} dimensions, "
+                    f"the student's embeddings {table.shape[1]}: pass -o dim={init_info['dimensions']}"
+                )
+            rows = [2 + i for i in found]  # words the file lacks keep their random start, at the same scale
+            table[rows] = torch.from_numpy(embedding_init(np.stack(list(found.values())), table.shape[1]))
     if corpus:
 
         def in_memory(start: int) -> tuple[list[str], np.ndarray]:
@@ -621,6 +633,8 @@ def train_student(
         by_length=config.length_buckets,
         device=config.device,
     )
+    if init_info:
+        report["embedding_init"] = init_info
     return student, report
 
 
@@ -647,14 +661,66 @@ def new_student(
 
 
 def embedding_init(vectors: np.ndarray, dim: int) -> np.ndarray:
-    """The teacher's word vectors reduced to the student's embedding size by PCA, scaled to unit variance
-    (the scale of a default `nn.Embedding` init)."""
+    """Word vectors (the teacher's, or a file's) reduced to the student's embedding size by PCA, scaled to unit
+    variance (the scale of a default `nn.Embedding` init)."""
     if dim > min(vectors.shape):
-        raise KdedgeError(f"cannot reduce {vectors.shape[0]} teacher word vectors of size {vectors.shape[1]} to {dim}")
+        raise KdedgeError(f"cannot reduce {vectors.shape[0]} word vectors of size {vectors.shape[1]} to {dim}")
     centered = vectors - vectors.mean(0)
     _, _, components = np.linalg.svd(centered, full_matrices=False)
     reduced = centered @ components[:dim].T
     return (reduced / reduced.std()).astype(np.float32)
+
+
+def read_word_vectors(path: str | Path, words: list[str]) -> tuple[dict[int, np.ndarray], dict]:
+    """The vectors a word-vector text file has for `words` ({index in words: vector}), and what was read.
+
+    The file is GloVe's or word2vec / fastText's text format: a word and its numbers per line, space-separated
+    (a first "count dimensions" line is skipped), gzip allowed. It is streamed, so a multi-GB file needs no
+    memory beyond the vectors kept. A word is looked up as it is, then lowercased."""
+    import gzip
+
+    path = Path(path)
+    if not path.is_file():
+        raise KdedgeError(f"--init {path}: expected random, teacher or a word-vector file (no such file)")
+    by_word: dict[str, list[int]] = {}
+    by_lower: dict[str, list[int]] = {}
+    for index, word in enumerate(words):
+        by_word.setdefault(word, []).append(index)
+        by_lower.setdefault(word.lower(), []).append(index)
+    exact: dict[int, np.ndarray] = {}
+    loose: dict[int, np.ndarray] = {}  # another casing: the file's first (most frequent) one
+    digest, size = hashlib.sha256(), None
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rb") as raw:
+            for number, line in enumerate(raw, 1):
+                digest.update(line)
+                word, _, numbers = line.rstrip(b"\r\n").decode("utf-8", "replace").partition(" ")
+                if number == 1 and " " not in numbers.strip() and word.isdigit():
+                    continue  # word2vec's "count dimensions" header
+                fields = numbers.split()
+                size = size or len(fields)
+                if len(fields) != size or not size:
+                    raise KdedgeError(f"{path.name} line {number}: expected a word and {size or 'some'} numbers")
+                exact_rows, loose_rows = by_word.get(word, ()), by_lower.get(word.lower(), ())
+                if exact_rows or loose_rows:
+                    vector = np.array(fields, dtype=np.float32)
+                    exact.update(dict.fromkeys(exact_rows, vector))
+                    for index in loose_rows:
+                        loose.setdefault(index, vector)
+    except (OSError, EOFError, ValueError) as err:
+        raise KdedgeError(f"--init {path.name}: not a readable word-vector file ({err})") from None
+    found = {**loose, **exact}
+    if not found:
+        raise KdedgeError(f"--init {path.name}: none of the student's {len(words):,} words has a vector there")
+    info = {
+        "file": str(path),
+        "sha256": digest.hexdigest(),
+        "dimensions": size,
+        "words_found": len(found),
+        "words": len(words),
+    }
+    return dict(sorted(found.items())), info
 
 
 def cached_word_vectors(cache: SoftLabels, words: list[str], compute: WordVectors) -> np.ndarray:
