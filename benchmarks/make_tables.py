@@ -165,9 +165,18 @@ def _recipe(r: dict) -> tuple[str, str]:
         + (f" T={student['temperature']:g}" if student["loss"] == "kl" else "")
         + f", lr {student['lr']:g}, batch {student['batch_size']}"
         + (", length buckets" if student.get("length_buckets") else "")
-        + (", teacher init" if student.get("init") == "teacher" else "")
+        + _init(r)
     )
     return f"{student['architecture']} ({options}; {vocab})", training
+
+
+def _init(r: dict) -> str:
+    """Where the student's embeddings started, when not at random."""
+    init = r["student"].get("init", "random")
+    if init in ("random", "teacher"):
+        return ", teacher init" if init == "teacher" else ""
+    found = r["training"].get("embedding_init", {})
+    return f", init from {Path(init).name} ({found.get('words_found', 0):,} of {found.get('words', 0):,} words)"
 
 
 def seeds_table() -> str:
