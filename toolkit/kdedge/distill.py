@@ -676,7 +676,8 @@ def read_word_vectors(path: str | Path, words: list[str]) -> tuple[dict[int, np.
 
     The file is GloVe's or word2vec / fastText's text format: a word and its numbers per line, space-separated
     (a first "count dimensions" line is skipped), gzip allowed. It is streamed, so a multi-GB file needs no
-    memory beyond the vectors kept. A word is looked up as it is, then lowercased."""
+    memory beyond the vectors kept. A word is looked up as it is, then lowercased. The recorded sha256 is of the
+    text read (for a .gz file, its decompressed content, not the compressed file's bytes)."""
     import gzip
 
     path = Path(path)
