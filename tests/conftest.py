@@ -95,11 +95,11 @@ def tiny_mpnet(tmp_path_factory, emotion_small) -> Path:
     return _tiny_base_model(tmp_path_factory.mktemp("tiny_mpnet"), emotion_small, "mpnet")
 
 
-def _fine_tuned(folder: Path, base: Path, emotion_small: Path) -> Path:
+def _fine_tuned(folder: Path, base: Path, emotion_small: Path, pooling: str = "auto") -> Path:
     from kdedge.data import load_dataset
     from kdedge.teacher import fine_tune
 
-    fine_tune(load_dataset(str(emotion_small)), str(base), folder, epochs=2, lr=1e-3, progress=False)
+    fine_tune(load_dataset(str(emotion_small)), str(base), folder, epochs=2, lr=1e-3, progress=False, pooling=pooling)
     return folder
 
 
@@ -113,6 +113,12 @@ def tiny_teacher(tmp_path_factory, tiny_bert, emotion_small) -> Path:
 def tiny_mpnet_teacher(tmp_path_factory, tiny_mpnet, emotion_small) -> Path:
     """The tiny MPNet fine-tuned the same way."""
     return _fine_tuned(tmp_path_factory.mktemp("mpnet_teacher") / "teacher", tiny_mpnet, emotion_small)
+
+
+@pytest.fixture(scope="session")
+def tiny_mean_teacher(tmp_path_factory, tiny_bert, emotion_small) -> Path:
+    """The tiny BERT fine-tuned the same way, its head reading the mean of the tokens (kdedge.pooling)."""
+    return _fine_tuned(tmp_path_factory.mktemp("mean_teacher") / "teacher", tiny_bert, emotion_small, "mean")
 
 
 @pytest.fixture(scope="session")

@@ -1,16 +1,20 @@
 import json
 import logging
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from kdedge import teacher as teacher_module
 from kdedge.cli import teacher_form
 from kdedge.data import load_dataset
-from kdedge.errors import BundleError
+from kdedge.errors import BundleError, KdedgeError
+from kdedge.pooling import declared_pooling
 from kdedge.softlabels import SoftLabels, canonical, label_texts
 from kdedge.students import length_buckets
-from kdedge.teacher import Teacher, default_base_model, default_bf16, fine_tune, has_amx
+from kdedge.teacher import Teacher, default_base_model, default_bf16, fine_tune, has_amx, load_classifier
 
 
 def test_default_base_model_is_found_through_the_package():
@@ -135,12 +139,14 @@ def test_canonical_keeps_case_and_collapses_space():
     assert canonical(" Hello\tWORLD  ") == "Hello WORLD"
 
 
-def test_exported_teacher_reproduces_the_torch_teacher(tiny_teacher, emotion_small, tmp_path, recwarn):
-    """The ONNX teacher (fast labeling, benchmark rows) answers like torch: fp32 to float precision, int8 closely;
-    both carry the torch teacher's fingerprint, and their own form."""
+@pytest.mark.parametrize("family", ["tiny_teacher", "tiny_mean_teacher"])
+def test_exported_teacher_reproduces_the_torch_teacher(family, request, emotion_small, tmp_path, recwarn):
+    """The ONNX teacher (fast labeling, benchmark rows) answers like torch, whatever its pooling: fp32 to float
+    precision, int8 closely; both carry the torch teacher's fingerprint, and their own form."""
     from kdedge.export import export_teacher
     from kdedge.teacher import OnnxTeacher
 
+    tiny_teacher = request.getfixturevalue(family)
     export_teacher(tiny_teacher, tmp_path / "onnx", log=lambda m: None)
     assert not [w for w in recwarn if "torch" in w.filename]  # the exporter's notes are not the user's business
     texts = load_dataset(str(emotion_small)).test.texts[:64]
@@ -283,3 +289,62 @@ def test_old_soft_label_files_are_read_as_the_form_that_made_them(tmp_path):
     assert len(SoftLabels(old, "abc", ["a", "b"], "torch-bf16")) == 2
     with pytest.raises(BundleError, match=r"\(torch-bf16\)"):
         SoftLabels(old, "abc", ["a", "b"], "torch-fp32")
+
+
+def _sentence_transformers_folder(base: Path, folder: Path, **modes: bool) -> Path:
+    """A copy of a base model laid out as a sentence-transformers checkpoint with a Pooling module of `modes`."""
+    shutil.copytree(base, folder)
+    modules = [
+        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+        {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
+    ]
+    (folder / "modules.json").write_text(json.dumps(modules), encoding="utf-8")
+    (folder / "1_Pooling").mkdir()
+    config = {"word_embedding_dimension": 32, **{f"pooling_mode_{mode}": on for mode, on in modes.items()}}
+    (folder / "1_Pooling" / "config.json").write_text(json.dumps(config), encoding="utf-8")
+    return folder
+
+
+def test_auto_pooling_is_what_the_base_model_was_trained_with(tiny_bert, tmp_path):
+    assert declared_pooling(default_base_model()) == "mean"  # all-MiniLM-L6-v2, from its pip package
+    assert declared_pooling(tiny_bert) == "cls"  # no sentence-transformers modules: the model's own head
+    mean = _sentence_transformers_folder(tiny_bert, tmp_path / "mean", mean_tokens=True, cls_token=False)
+    assert declared_pooling(mean) == "mean"
+    first = _sentence_transformers_folder(tiny_bert, tmp_path / "cls", mean_tokens=False, cls_token=True)
+    assert declared_pooling(first) == "cls"
+
+
+@pytest.mark.parametrize("family", ["tiny_bert", "tiny_mpnet"])
+def test_a_mean_pooled_teacher_reads_the_mean_of_its_tokens(family, request, emotion_small, tmp_path):
+    """`auto` on a sentence-transformers checkpoint pooled by mean trains a teacher whose head reads the masked
+    mean of the last hidden states: recorded, kept on reloading, blind to padding, not the first-token head."""
+    base = _sentence_transformers_folder(request.getfixturevalue(family), tmp_path / "base", mean_tokens=True)
+    dataset = load_dataset(str(emotion_small))
+    result = fine_tune(dataset, str(base), tmp_path / "t", epochs=1, lr=1e-3, progress=False, compare=False)
+    assert result["hyperparameters"]["pooling"] == "mean" and result["hyperparameters"]["pooling_choice"] == "auto"
+    teacher = Teacher.from_pretrained(tmp_path / "t")
+    assert teacher.pooling == "mean"
+    texts = dataset.test.texts[:32]
+    logits = teacher.logits(texts)
+    assert np.mean(teacher.logits(dataset.test.texts).argmax(1) == dataset.test.labels) == pytest.approx(
+        result["accuracy"]
+    )
+    alone = np.concatenate([teacher.logits([text]) for text in texts[:4]])
+    assert np.abs(alone - logits[:4]).max() < 1e-4  # padding is left out of the mean
+    classifier = load_classifier(tmp_path / "t").eval()  # the same weights, read by the model's own head
+    batch = teacher.tokenizer(texts, padding=True, return_tensors="pt")
+    with torch.inference_mode():
+        states = classifier.base_model(**batch).last_hidden_state
+        mask = batch["attention_mask"].unsqueeze(-1).float()
+        mean = (states * mask).sum(1) / mask.sum(1)
+        head = classifier.classifier
+        expected = head(mean) if isinstance(head, torch.nn.Linear) else head(mean.unsqueeze(1))
+        first_token = classifier(**batch).logits
+    assert np.abs(expected.numpy() - logits).max() < 1e-4
+    assert np.abs(first_token.numpy() - logits).max() > 1e-3  # ten times the tolerance above
+
+
+def test_pooling_must_be_known(tiny_bert, emotion_small, tmp_path):
+    with pytest.raises(KdedgeError, match="pooling 'max'"):
+        fine_tune(load_dataset(str(emotion_small)), str(tiny_bert), tmp_path / "t", pooling="max", progress=False)
+    assert not (tmp_path / "t").exists()

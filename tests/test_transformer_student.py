@@ -47,10 +47,11 @@ def test_pruned_tokenizer_splits_transfer_texts_as_the_teacher(emotion_small):
     assert [rows[i] for i in prefix + suffix] == [101, 102] and vocab.ids("") == []
 
 
-@pytest.mark.parametrize("family", ["tiny_teacher", "tiny_mpnet_teacher"])
+@pytest.mark.parametrize("family", ["tiny_teacher", "tiny_mpnet_teacher", "tiny_mean_teacher"])
 def test_with_every_layer_kept_the_student_is_the_teacher(family, request, emotion_small):
     """Cut nothing and the student answers as the teacher: the pruned vocabulary, the template tokens added in
-    the model and the position ids (MPNet counts them from its padding id, which pruning moves) all match."""
+    the model, the position ids (MPNet counts them from its padding id, which pruning moves) and the teacher's
+    pooling all match."""
     teacher_dir = request.getfixturevalue(family)
     dataset = load_dataset(str(emotion_small))
     # an unknown word mid-text: the pruned unknown id is 1, MPNet's own padding id

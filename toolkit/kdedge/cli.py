@@ -236,6 +236,14 @@ def baseline(name, data, text_column, label_column, output, save, force, seed, e
     type=POSITIVE,
     help="Optimizer steps per candidate for --lr auto, at most one epoch (default: 200).",
 )
+@click.option(
+    "--pooling",
+    type=click.Choice(["auto", "cls", "mean"]),
+    default="auto",
+    show_default=True,
+    help="What the classification head reads: the [CLS] / first token (cls) or the mean of the tokens (mean); "
+    "auto: mean where the base model is a sentence-transformers checkpoint pooled by mean, else cls.",
+)
 @click.option("--batch-size", default=32, show_default=True, type=POSITIVE)
 @click.option("--max-length", default=128, show_default=True, type=POSITIVE, help="Maximum tokens per text.")
 @click.option(
@@ -261,6 +269,7 @@ def teacher(
     lr,
     lr_candidates,
     lr_probe_steps,
+    pooling,
     batch_size,
     max_length,
     bf16,
@@ -308,6 +317,7 @@ def teacher(
         progress=not quiet,
         patience=patience or None,
         device=device,
+        pooling=pooling,
         force=force,
         **probe,
         **({"probe_steps": lr_probe_steps} if lr_probe_steps else {}),
@@ -318,7 +328,8 @@ def teacher(
     selection = result["selection"]
     click.echo(
         f"best epoch {selection['best_epoch']} of {result['epochs']} run (validation accuracy "
-        f"{selection['best_val_accuracy']:.4f}, learning rate {result['hyperparameters']['lr']:g}); "
+        f"{selection['best_val_accuracy']:.4f}, learning rate {result['hyperparameters']['lr']:g}, "
+        f"{result['hyperparameters']['pooling']} pooling); "
         f"{selection['stopped']}"
     )
     click.echo(result["baseline_comparison"]["message"])

@@ -26,6 +26,7 @@ from .compare import compare_with_tfidf
 from .data import TextDataset
 from .errors import BundleError, KdedgeError
 from .evaluate import evaluate
+from .pooling import POOLINGS, pooled, resolve_pooling
 from .results import atomic_folder, check_new, cpu_flags, record
 from .runtime import MODEL_FILES
 from .students import length_buckets
@@ -156,11 +157,14 @@ def load_classifier(path: str | Path, **options: Any):
 class Teacher:
     """A fine-tuned sequence classifier with its tokenizer and label names."""
 
-    def __init__(self, model, tokenizer, label_names: Sequence[str], max_length: int = 128) -> None:
-        self.model = model.eval()
+    def __init__(
+        self, model, tokenizer, label_names: Sequence[str], max_length: int = 128, pooling: str = "cls"
+    ) -> None:
+        self.model = pooled(model, pooling).eval()
         self.tokenizer = tokenizer
         self.label_names = list(label_names)
         self.max_length = max_length
+        self.pooling = pooling
 
     @classmethod
     def from_pretrained(cls, path: str | Path) -> Teacher:
@@ -175,7 +179,8 @@ class Teacher:
         meta = json.loads(meta_file.read_text(encoding="utf-8"))
         model = load_classifier(path)
         tokenizer = AutoTokenizer.from_pretrained(path)
-        return cls(model, tokenizer, meta["label_names"], meta["max_length"])
+        # teachers saved before the pooling choice existed read the model's own head
+        return cls(model, tokenizer, meta["label_names"], meta["max_length"], meta.get("pooling", "cls"))
 
     @property
     def device(self) -> str:
@@ -190,7 +195,12 @@ class Teacher:
         with atomic_folder(path, force=force) as tmp, quiet_transformers():
             self.model.save_pretrained(tmp)
             self.tokenizer.save_pretrained(tmp)
-            meta = {"label_names": self.label_names, "max_length": self.max_length, **(extra or {})}
+            meta = {
+                "label_names": self.label_names,
+                "max_length": self.max_length,
+                "pooling": self.pooling,
+                **(extra or {}),
+            }
             (tmp / TEACHER_FILE).write_text(json.dumps(meta, indent=2), encoding="utf-8")
 
     @property
@@ -240,7 +250,7 @@ class Teacher:
         special = torch.tensor(self.tokenizer.all_special_ids, device=self.device)
         with autocast(bf16, self.device):
             for index, batch in self.batches(list(words), batch_size):
-                states = self.model(**batch, output_hidden_states=True).hidden_states[-1].float()
+                states = self.model.base_model(**batch).last_hidden_state.float()
                 keep = (batch["attention_mask"].bool() & ~torch.isin(batch["input_ids"], special)).unsqueeze(-1)
                 out[index] = ((states * keep).sum(1) / keep.sum(1).clamp(min=1)).cpu().numpy()
         return out
@@ -455,6 +465,7 @@ def fine_tune(
     compare: bool = True,
     force: bool = False,
     device: str = "cpu",
+    pooling: str = "auto",
 ) -> dict:
     """Fine-tune `base_model` on the dataset until validation stops improving, keep the best epoch, save to `out`.
 
@@ -463,12 +474,15 @@ def fine_tune(
     `lr_candidates` from the same start for `probe_steps` steps (at most an epoch, its own warm-up and decay)
     and keeps the one with the best validation accuracy. With `compare`, the kept teacher's validation
     predictions are tested against TF-IDF + LR's (`kdedge.compare`); the verdict is in the result. `device`:
-    "cpu", "cuda" or "auto" (`resolve_device`); the saved teacher loads on any device.
+    "cpu", "cuda" or "auto" (`resolve_device`); the saved teacher loads on any device. `pooling`: what the
+    classification head reads, "cls", "mean" or "auto" (`kdedge.pooling`).
     """
     from transformers import AutoTokenizer
 
     check_new(out, force)  # before hours of training, not after
     device = resolve_device(device)
+    if pooling not in POOLINGS:
+        raise KdedgeError(f"pooling {pooling!r}: expected one of {', '.join(POOLINGS)}")
     base_model = base_model or default_base_model()
     random.seed(seed)
     np.random.seed(seed)
@@ -485,7 +499,10 @@ def fine_tune(
         )
     except (OSError, ValueError) as err:
         raise KdedgeError(f"cannot load base model {base_model!r}: {str(err).splitlines()[0]}") from None
-    teacher = Teacher(model, tokenizer, names, max_length).to(device)
+    pooling_choice = pooling
+    pooling = resolve_pooling(pooling, base_model, model)
+    teacher = Teacher(model, tokenizer, names, max_length, pooling).to(device)
+    model = teacher.model
     lengths = teacher._lengths(dataset.train.texts)
     common = {
         "batch_size": batch_size,
@@ -547,6 +564,8 @@ def fine_tune(
         "warmup": warmup,
         "weight_decay": weight_decay,
         "max_length": max_length,
+        "pooling": pooling,
+        "pooling_choice": pooling_choice,
         "bf16_autocast": bf16,
         "grad_clip": 1.0,
         "device": describe_device(device),

@@ -1,7 +1,7 @@
 """The transformer student: the fine-tuned teacher itself, cut down, as the largest rung of the student ladder.
 
 Made as DistilBERT initialises its student: keep some of the teacher's layers (by default the first and the
-last), with the teacher's own embeddings, pooler and classification head, then distil it on the transfer set
+last), with the teacher's own embeddings, pooler, classification head and pooling, then distil it on the transfer set
 like every other student. Its vocabulary is pruned to the task: the teacher's tokenizer is run over the
 transfer texts and only the tokens that occur are kept, with the special tokens and every single-character
 piece ("x" and "##x"), so an unseen word still splits into pieces instead of becoming unknown. WordPiece
@@ -27,6 +27,7 @@ from torch import nn
 
 from .augment import MASK
 from .errors import KdedgeError
+from .pooling import mean_pooled_logits
 from .text import PAD, PAD_ID, UNK, Vocabulary, sanitize
 
 # The teacher families a student can be cut from: WordPiece vocabularies, layers under `.layer.N.`. MPNet (as
@@ -53,6 +54,7 @@ class TransformerStudent(nn.Module):
         prefix: list | None = None,
         suffix: list | None = None,
         position_offset: int | None = None,
+        pooling: str = "cls",
     ):
         from transformers import AutoConfig, AutoModelForSequenceClassification
 
@@ -66,6 +68,9 @@ class TransformerStudent(nn.Module):
         self.prefix = list(prefix or [])
         self.suffix = list(suffix or [])
         self.position_offset = position_offset
+        if pooling not in ("cls", "mean"):
+            raise ValueError(f"transformer option pooling={pooling!r}: expected cls or mean (the teacher's)")
+        self.pooling = pooling  # the teacher's (kdedge.pooling)
         settings = {k: v for k, v in config.items() if k not in ("model_type", "id2label", "label2id")}
         settings.update(vocab_size=vocab_size, num_labels=num_labels, pad_token_id=PAD_ID)
         if self.layers:
@@ -77,6 +82,8 @@ class TransformerStudent(nn.Module):
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         ids = self.wrap(ids)
         mask = (ids != PAD_ID).to(torch.int64)
+        if self.pooling == "mean":
+            return mean_pooled_logits(self.model, ids, mask, position_ids=self.position_ids(mask))
         return self.model(input_ids=ids, attention_mask=mask, position_ids=self.position_ids(mask)).logits
 
     def position_ids(self, mask: torch.Tensor) -> torch.Tensor | None:
@@ -292,6 +299,7 @@ def from_teacher(
         "layers": layers,
         "prefix": prefix,
         "suffix": suffix,
+        "pooling": meta.get("pooling", "cls"),
     }
     if config["model_type"] in POSITIONS_FROM_PADDING:
         options["position_offset"] = config["pad_token_id"]
