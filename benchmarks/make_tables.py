@@ -89,12 +89,13 @@ def across_table() -> str:
             trained = f"teacher soft labels: {_transfer(r)}" + (" (auto)" if choice else "")
             val = r["val_accuracy"]
         else:
-            bf16 = r.get("hyperparameters", {}).get("bf16_autocast")
-            trained = (
-                f"gold labels (fine-tuned {r['architecture']}{', bf16 autocast' if bf16 else ''})"
-                if r["model"] == "teacher"
-                else "gold labels"
-            )
+            hyper = r.get("hyperparameters", {})
+            how = [str(r.get("architecture"))]
+            if hyper.get("pooling") == "mean":
+                how.append("mean pooling")
+            if hyper.get("bf16_autocast"):
+                how.append("bf16 autocast")
+            trained = f"gold labels (fine-tuned {', '.join(how)})" if r["model"] == "teacher" else "gold labels"
             val = r.get("selection", {}).get("best_val_accuracy")
         share = f"{100 * r['accuracy'] / r['teacher_accuracy']:.1f}" if "teacher_accuracy" in r else ""
         metrics = (val, r["accuracy"], r["macro_f1"])

@@ -61,13 +61,14 @@ def test_with_every_layer_kept_the_student_is_the_teacher(family, request, emoti
     assert np.abs(student.logits(texts) - expected).max() < 1e-4
 
 
-@pytest.mark.parametrize("family", ["tiny_teacher", "tiny_mpnet_teacher"])
+@pytest.mark.parametrize("family", ["tiny_teacher", "tiny_mpnet_teacher", "tiny_mean_teacher"])
 def test_transformer_student_distils_saves_and_runs_in_every_runtime(family, request, few_texts, tmp_path):
     tiny_teacher = request.getfixturevalue(family)
     dataset = load_dataset(str(few_texts))
     config = StudentConfig.for_architecture("transformer", epochs=1, lr=1e-3)
     result = distill(dataset, tmp_path / "student", tiny_teacher, config, augment=1, progress=False, log=print)
     assert result["student"]["architecture"] == "transformer" and result["student"]["options"]["layers"] == [0, 1]
+    assert result["student"]["options"]["pooling"] == Teacher.from_pretrained(tiny_teacher).pooling
     assert 0.0 <= result["accuracy"] <= 1.0 and result["student_vs_teacher"]["test"]["p_value"] <= 1.0
     student = Student.from_pretrained(tmp_path / "student")
     assert student.params == result["params"]

@@ -1,0 +1,42 @@
+"""A dataset folder with only K training texts per class (validation and test copied whole): a small, many-class
+task made from a larger one, to see how a recipe behaves when data is scarce.
+
+python benchmarks/subsample.py ../shared/datasets/clinc150 runs/proxy/clinc150-k20 --per-class 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import shutil
+from collections import defaultdict
+from pathlib import Path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("source", type=Path, help="a folder with train.jsonl, validation.jsonl and test.jsonl")
+    parser.add_argument("out", type=Path)
+    parser.add_argument("--per-class", type=int, default=20)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    if args.out.exists():
+        parser.error(f"{args.out} exists")
+    rows = [json.loads(line) for line in (args.source / "train.jsonl").read_text(encoding="utf-8").splitlines()]
+    by_label: dict[str, list[dict]] = defaultdict(list)
+    for row in rows:
+        by_label[row["label"]].append(row)
+    rng = random.Random(args.seed)
+    kept = [row for label in sorted(by_label) for row in rng.sample(by_label[label], args.per_class)]
+    rng.shuffle(kept)
+    args.out.mkdir(parents=True)
+    with (args.out / "train.jsonl").open("w", encoding="utf-8") as out:
+        out.writelines(json.dumps(row) + "\n" for row in kept)
+    for split in ("validation", "test"):
+        shutil.copy(args.source / f"{split}.jsonl", args.out)
+    print(f"{len(kept):,} training texts ({args.per_class} per class, seed {args.seed}) in {args.out}")
+
+
+if __name__ == "__main__":
+    main()
