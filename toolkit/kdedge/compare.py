@@ -20,6 +20,8 @@ ALPHA = 0.05  # one-sided significance level of "the teacher is better"
 ADVICE = (
     "train longer (kdedge teacher --max-epochs N; check whether validation was still rising at the last epoch)",
     "choose the learning rate on validation (kdedge teacher --lr auto)",
+    "let the head read the mean of the tokens, which learns faster from few texts per class (kdedge teacher "
+    "--pooling mean; the default for sentence-transformers checkpoints pooled that way)",
     "use a base-size teacher (kdedge fetch-mpnet --out runs/mpnet-base; kdedge teacher --model runs/mpnet-base)",
 )
 
