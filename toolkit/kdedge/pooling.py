@@ -55,10 +55,15 @@ def can_mean_pool(model: nn.Module) -> bool:
     return bert_like or hasattr(head, "out_proj")
 
 
-def resolve_pooling(choice: str, base_model: str | Path, model: nn.Module) -> str:
-    """The pooling, "cls" or "mean", for a `--pooling` choice and the loaded classifier."""
+def check_pooling(choice: str) -> None:
+    """Fail in one line unless `choice` is one of POOLINGS (before any model is loaded)."""
     if choice not in POOLINGS:
         raise KdedgeError(f"pooling {choice!r}: expected one of {', '.join(POOLINGS)}")
+
+
+def resolve_pooling(choice: str, base_model: str | Path, model: nn.Module) -> str:
+    """The pooling, "cls" or "mean", for a `--pooling` choice (checked by `check_pooling`) and the loaded
+    classifier."""
     if choice == "auto":
         return "mean" if declared_pooling(base_model) == "mean" and can_mean_pool(model) else "cls"
     return choice  # an explicit "mean" the head cannot take fails in MeanPooled

@@ -26,7 +26,7 @@ from .compare import compare_with_tfidf
 from .data import TextDataset
 from .errors import BundleError, KdedgeError
 from .evaluate import evaluate
-from .pooling import POOLINGS, pooled, resolve_pooling
+from .pooling import check_pooling, pooled, resolve_pooling
 from .results import atomic_folder, check_new, cpu_flags, record
 from .runtime import MODEL_FILES
 from .students import length_buckets
@@ -481,8 +481,7 @@ def fine_tune(
 
     check_new(out, force)  # before hours of training, not after
     device = resolve_device(device)
-    if pooling not in POOLINGS:
-        raise KdedgeError(f"pooling {pooling!r}: expected one of {', '.join(POOLINGS)}")
+    check_pooling(pooling)
     base_model = base_model or default_base_model()
     random.seed(seed)
     np.random.seed(seed)
