@@ -45,6 +45,10 @@ def test_pruned_tokenizer_splits_transfer_texts_as_the_teacher(emotion_small):
     assert vocab.ids("<unk>") == [UNK_ID]  # augmentation's mask word is the unknown id
     # [CLS] and [SEP] are the model's to add (TransformerStudent.wrap), not the tokenizer's
     assert [rows[i] for i in prefix + suffix] == [101, 102] and vocab.ids("") == []
+    # keep_all: every token of the teacher, so a text the transfer set never saw splits as the teacher splits it
+    whole, rows, _, _ = prune_vocabulary(source, texts[:10], pad_id=0, max_length=512, keep_all=True)
+    assert len(whole) == Tokenizer.from_file(str(source)).get_vocab_size()
+    assert [rows[i] for i in whole.ids(unseen)] == _teacher_ids(source, [unseen])[0]
 
 
 @pytest.mark.parametrize("family", ["tiny_teacher", "tiny_mpnet_teacher", "tiny_mean_teacher"])
@@ -59,6 +63,24 @@ def test_with_every_layer_kept_the_student_is_the_teacher(family, request, emoti
     student = from_teacher(teacher_dir, dataset.train.texts + texts, dataset.label_names, 64, layers=[0, 1])
     expected = Teacher.from_pretrained(teacher_dir).logits(texts)
     assert np.abs(student.logits(texts) - expected).max() < 1e-4
+
+
+def test_with_the_teachers_vocabulary_the_student_reads_unseen_words_as_the_teacher(tiny_teacher, emotion_small):
+    """vocab=teacher: texts with words the transfer set never had are split, and answered, as the teacher does,
+    where the pruned vocabulary spells those words out in other pieces."""
+    dataset = load_dataset(str(emotion_small))
+    transfer = dataset.train.texts[:20]
+    texts = [*dataset.validation.texts[:64], "xylophonist quizzically strummed"]
+    expected = Teacher.from_pretrained(tiny_teacher).logits(texts)
+    teacher_ids = _teacher_ids(tiny_teacher / "tokenizer.json", texts)
+    whole = from_teacher(tiny_teacher, transfer, dataset.label_names, 64, layers=[0, 1], vocab="teacher")
+    assert whole.options["vocab"] == "teacher"
+    rows = _teacher_rows(tiny_teacher, whole)
+    assert [[rows[i] for i in whole.vocab.ids(text)] for text in texts] == teacher_ids
+    assert np.abs(whole.logits(texts) - expected).max() < 1e-4
+    pruned = from_teacher(tiny_teacher, transfer, dataset.label_names, 64, layers=[0, 1])
+    rows = _teacher_rows(tiny_teacher, pruned)
+    assert [[rows[i] for i in pruned.vocab.ids(text)] for text in texts] != teacher_ids
 
 
 @pytest.mark.parametrize("family", ["tiny_teacher", "tiny_mpnet_teacher", "tiny_mean_teacher"])
@@ -120,6 +142,9 @@ def test_transformer_student_needs_a_teacher_folder(tiny_teacher, tiny_bert, few
         bad = StudentConfig.for_architecture("transformer", options={"layers": layers})
         with pytest.raises(KdedgeError, match="increasing layer numbers"):
             distill(dataset, tmp_path / "t", tiny_teacher, bad, progress=False)
+    bad = StudentConfig.for_architecture("transformer", options={"vocab": "all"})
+    with pytest.raises(KdedgeError, match="vocab='all': expected one of task, teacher"):
+        distill(dataset, tmp_path / "t", tiny_teacher, bad, progress=False)
     assert not (tmp_path / "t").exists()
 
 

@@ -431,8 +431,9 @@ RAY_HELP = (
     multiple=True,
     metavar="KEY=VALUE",
     help="Student option, repeatable: mlp dim=16 pooling=recurrent|context|attention|mean rnn_hidden=8 window=3 "
-    "heads=1 hidden=0 dropout=0.1; cnn dim=64 filters=128 kernel=3; bilstm dim=64 hidden=64. "
-    "Defaults: the first value shown.",
+    "heads=1 hidden=0 dropout=0.1; cnn dim=64 filters=128 kernel=3; bilstm dim=64 hidden=64; transformer "
+    "layers=[0,5] vocab=task|teacher (teacher: keep all its tokens, so unseen words split as the teacher "
+    "splits them). Defaults: the first value shown.",
 )
 @click.option(
     "--init",

@@ -205,8 +205,10 @@ def check_options(architecture: str, options: dict) -> None:
         raise ValueError(f"unknown student {architecture!r} (choose from {', '.join(ARCHITECTURES)})")
     if architecture == "transformer":  # its config comes from the teacher; the layers are checked against it
         for key in options:
-            if key != "layers":
-                raise ValueError(f"transformer has no option {key!r} (it has layers, e.g. layers=[0,5])")
+            if key not in ("layers", "vocab"):
+                raise ValueError(
+                    f"transformer has no option {key!r} (it has layers, e.g. layers=[0,5], and vocab=task|teacher)"
+                )
         return
     parameters = dict(list(inspect.signature(ARCHITECTURES[architecture]).parameters.items())[2:])
     for key, value in options.items():
@@ -246,9 +248,10 @@ class Student:
 
     @classmethod
     def create(
-        cls, architecture: str, vocab: Vocabulary, label_names: Sequence[str], seed: int = 0, **options
+        cls, architecture: str, vocab: Vocabulary, label_names: Sequence[str], /, seed: int = 0, **options
     ) -> Student:
-        """A new, randomly initialised student; `seed` fixes the initial weights (reproducible runs)."""
+        """A new, randomly initialised student; `seed` fixes the initial weights (reproducible runs). Positional
+        arguments first: a transformer student has an option named `vocab`."""
         with torch.random.fork_rng():  # leave the caller's random state alone
             torch.manual_seed(seed)
             model = build(architecture, len(vocab), len(label_names), **options)

@@ -55,6 +55,7 @@ class TransformerStudent(nn.Module):
         suffix: list | None = None,
         position_offset: int | None = None,
         pooling: str = "cls",
+        vocab: str = "task",
     ):
         from transformers import AutoConfig, AutoModelForSequenceClassification
 
@@ -71,6 +72,7 @@ class TransformerStudent(nn.Module):
         if pooling not in ("cls", "mean"):
             raise ValueError(f"transformer option pooling={pooling!r}: expected cls or mean (the teacher's)")
         self.pooling = pooling  # the teacher's (kdedge.pooling)
+        self.vocab = vocab  # which tokens the tokenizer kept (VOCABULARIES); recorded, the model reads any
         settings = {k: v for k, v in config.items() if k not in ("model_type", "id2label", "label2id")}
         settings.update(vocab_size=vocab_size, num_labels=num_labels, pad_token_id=PAD_ID)
         if self.layers:
@@ -111,6 +113,11 @@ class TransformerStudent(nn.Module):
 # default 1-point tolerance (benchmarks/README.md, "Transformer student").
 LADDER_DEPTHS = (2, 3, 4)
 
+# Which of the teacher's tokens a student keeps: "task", those the transfer texts use (plus every single
+# character, so any word still spells out); "teacher", all of them, so the student splits every text as the
+# teacher does, for the teacher's embedding rows (about 11.7M parameters for MiniLM's 30,522 x 384).
+VOCABULARIES = ("task", "teacher")
+
 
 def spread_layers(count: int, keep: int) -> list[int]:
     """`keep` of a teacher's `count` layers, spread evenly, the first and the last always among them."""
@@ -129,6 +136,12 @@ def ladder(teacher_dir: str | Path) -> list[list[int]]:
     count = json.loads((Path(teacher_dir) / "config.json").read_text(encoding="utf-8"))["num_hidden_layers"]
     rungs = [spread_layers(count, depth) for depth in LADDER_DEPTHS]
     return [layers for i, layers in enumerate(rungs) if layers not in rungs[:i]]
+
+
+def check_vocab(vocab: object) -> str:
+    if vocab not in VOCABULARIES:
+        raise KdedgeError(f"transformer option vocab={vocab!r}: expected one of {', '.join(VOCABULARIES)}")
+    return vocab
 
 
 def check_layers(layers: object, count: int) -> list[int]:
@@ -165,12 +178,17 @@ def check_teacher(teacher_dir: str | Path | None, options: dict) -> None:
         )
     if "layers" in options:
         check_layers(options["layers"], config["num_hidden_layers"])
+    if "vocab" in options:
+        check_vocab(options["vocab"])
 
 
-def prune_vocabulary(teacher_tokenizer: Path, texts: Iterable[str], pad_id: int, max_length: int) -> tuple:
+def prune_vocabulary(
+    teacher_tokenizer: Path, texts: Iterable[str], pad_id: int, max_length: int, keep_all: bool = False
+) -> tuple:
     """The teacher's tokenizer.json cut down to the tokens `texts` use, the special tokens and every
-    single-character piece. Returns the Vocabulary (no special tokens added to a text), the teacher ids of its
-    rows in order, and the ids the teacher's template puts before and after a text.
+    single-character piece (`keep_all`: every token, renumbered the same way). Returns the Vocabulary (no
+    special tokens added to a text), the teacher ids of its rows in order, and the ids the teacher's template
+    puts before and after a text.
 
     Padding becomes "<pad>" at id 0 and the unknown token "<unk>" at id 1, as kdedge's runtime expects; an
     "<unk>" in a text (augmentation's mask) is the unknown id, as in every student's tokenizer."""
@@ -197,11 +215,13 @@ def prune_vocabulary(teacher_tokenizer: Path, texts: Iterable[str], pad_id: int,
             used.update(encoding.ids)
         batch.clear()
 
-    for text in texts:
+    for text in [] if keep_all else texts:
         batch.append(sanitize(text).replace(MASK, " "))
         if len(batch) == 4096:
             count()
     count()
+    if keep_all:
+        used.update(vocab.values())
     single = {i for token, i in vocab.items() if len(token.removeprefix(prefix)) == 1}
     # A teacher may hold a second token of either name: all-mpnet-base-v2 has a special "<unk>" beside the
     # "[UNK]" its WordPiece gives. It would clash with the renamed one and is left out: "<unk>" in a text is the
@@ -271,15 +291,16 @@ def from_teacher(
     label_names: Sequence[str],
     max_length: int,
     layers: list | None = None,
+    vocab: str = "task",
     seed: int = 0,
 ):
     """A transformer student made from a fine-tuned teacher folder (`kdedge teacher --out`): the teacher's
-    `layers` (default: first and last), its embeddings gathered to the vocabulary `texts` need, its pooler
-    and classification head. Returns a `Student`."""
+    `layers` (default: first and last), its embeddings gathered to the vocabulary `texts` need (`vocab`
+    "task") or all of them ("teacher"), its pooler and classification head. Returns a `Student`."""
     from .students import Student
     from .teacher import TEACHER_FILE, load_classifier
 
-    check_teacher(teacher_dir, {} if layers is None else {"layers": layers})
+    check_teacher(teacher_dir, {"vocab": vocab, **({} if layers is None else {"layers": layers})})
     teacher_dir = Path(teacher_dir)
     meta = json.loads((teacher_dir / TEACHER_FILE).read_text(encoding="utf-8"))
     if list(meta["label_names"]) != list(label_names):
@@ -288,8 +309,8 @@ def from_teacher(
     config = teacher.config.to_dict()
     count = config["num_hidden_layers"]
     layers = check_layers(default_layers(count) if layers is None else layers, count)
-    vocab, rows, prefix, suffix = prune_vocabulary(
-        teacher_dir / "tokenizer.json", texts, config.get("pad_token_id") or 0, max_length
+    tokens, rows, prefix, suffix = prune_vocabulary(
+        teacher_dir / "tokenizer.json", texts, config.get("pad_token_id") or 0, max_length, vocab == "teacher"
     )
     if max_length + len(prefix) + len(suffix) > config.get("max_position_embeddings", math.inf):
         raise KdedgeError(f"max_length {max_length} plus the teacher's special tokens exceeds its positions")
@@ -300,10 +321,11 @@ def from_teacher(
         "prefix": prefix,
         "suffix": suffix,
         "pooling": meta.get("pooling", "cls"),
+        "vocab": vocab,
     }
     if config["model_type"] in POSITIONS_FROM_PADDING:
         options["position_offset"] = config["pad_token_id"]
-    student = Student.create("transformer", vocab, label_names, seed=seed, **options)
+    student = Student.create("transformer", tokens, label_names, seed=seed, **options)
     state = teacher.state_dict()
     embedding = teacher.get_input_embeddings().weight
     word_key = next(k for k, v in state.items() if v is embedding or v.data_ptr() == embedding.data_ptr())
