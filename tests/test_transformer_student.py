@@ -51,16 +51,17 @@ def test_pruned_tokenizer_splits_transfer_texts_as_the_teacher(emotion_small):
     assert [rows[i] for i in whole.ids(unseen)] == _teacher_ids(source, [unseen])[0]
 
 
+@pytest.mark.parametrize("vocab", ["teacher", "task"])
 @pytest.mark.parametrize("family", ["tiny_teacher", "tiny_mpnet_teacher", "tiny_mean_teacher"])
-def test_with_every_layer_kept_the_student_is_the_teacher(family, request, emotion_small):
-    """Cut nothing and the student answers as the teacher: the pruned vocabulary, the template tokens added in
+def test_with_every_layer_kept_the_student_is_the_teacher(family, vocab, request, emotion_small):
+    """Cut nothing and the student answers as the teacher: the vocabulary, whole or pruned, the template tokens added in
     the model, the position ids (MPNet counts them from its padding id, which pruning moves) and the teacher's
     pooling all match."""
     teacher_dir = request.getfixturevalue(family)
     dataset = load_dataset(str(emotion_small))
     # an unknown word mid-text: the pruned unknown id is 1, MPNet's own padding id
     texts = [*dataset.validation.texts[:64], "i feel xqzzyq so happy today"]
-    student = from_teacher(teacher_dir, dataset.train.texts + texts, dataset.label_names, 64, layers=[0, 1])
+    student = from_teacher(teacher_dir, dataset.train.texts + texts, dataset.label_names, 64, [0, 1], vocab)
     expected = Teacher.from_pretrained(teacher_dir).logits(texts)
     assert np.abs(student.logits(texts) - expected).max() < 1e-4
 
@@ -78,7 +79,7 @@ def test_with_the_teachers_vocabulary_the_student_reads_unseen_words_as_the_teac
     rows = _teacher_rows(tiny_teacher, whole)
     assert [[rows[i] for i in whole.vocab.ids(text)] for text in texts] == teacher_ids
     assert np.abs(whole.logits(texts) - expected).max() < 1e-4
-    pruned = from_teacher(tiny_teacher, transfer, dataset.label_names, 64, layers=[0, 1])
+    pruned = from_teacher(tiny_teacher, transfer, dataset.label_names, 64, layers=[0, 1], vocab="task")
     rows = _teacher_rows(tiny_teacher, pruned)
     assert [[rows[i] for i in pruned.vocab.ids(text)] for text in texts] != teacher_ids
 
@@ -143,7 +144,7 @@ def test_transformer_student_needs_a_teacher_folder(tiny_teacher, tiny_bert, few
         with pytest.raises(KdedgeError, match="increasing layer numbers"):
             distill(dataset, tmp_path / "t", tiny_teacher, bad, progress=False)
     bad = StudentConfig.for_architecture("transformer", options={"vocab": "all"})
-    with pytest.raises(KdedgeError, match="vocab='all': expected one of task, teacher"):
+    with pytest.raises(KdedgeError, match="vocab='all': expected one of teacher, task"):
         distill(dataset, tmp_path / "t", tiny_teacher, bad, progress=False)
     assert not (tmp_path / "t").exists()
 
@@ -177,8 +178,32 @@ def test_auto_puts_the_transformer_on_the_ladder_by_size(tiny_teacher, few_texts
     transformer = next(c for c in candidates if c["architecture"] == "transformer")
     assert len(made) == 1  # cut down once (to size it), then trained as made
     assert transformer["latency_us"] > 0 and 0 <= transformer["val_accuracy"] <= 1
+    assert transformer["options"]["vocab"] == "teacher"  # the default: every word read as the teacher reads it
     if result["student"]["architecture"] == "transformer":  # trained with its own settings, recorded as such
         assert result["student"]["lr"] == 1e-4 and result["student"]["options"]["layers"] == [0, 1]
+
+
+def test_auto_prunes_the_vocabulary_of_a_transformer_over_the_parameter_budget(
+    tiny_teacher, few_texts, tmp_path, monkeypatch
+):
+    """The teacher's whole vocabulary is most of a rung's size: over --max-params, the rung is made again with
+    the task's tokens only, and trained if that fits."""
+    from kdedge import transformer_student
+    from kdedge.distill import Budget
+
+    made = []
+    original = transformer_student.from_teacher
+    monkeypatch.setattr(
+        transformer_student, "from_teacher", lambda *a, **k: made.append(k["vocab"]) or original(*a, **k)
+    )
+    dataset = load_dataset(str(few_texts))
+    whole = original(tiny_teacher, dataset.train.texts, dataset.label_names, 64).params
+    config = StudentConfig(architecture="auto", epochs=1, vocab_size=300, buckets=0)
+    budget = Budget(tolerance=-1.0, max_params=whole - 1)
+    result = distill(dataset, tmp_path / "s", tiny_teacher, config, progress=False, log=lambda m: None, budget=budget)
+    transformer = next(c for c in result["student_choice"]["candidates"] if c["architecture"] == "transformer")
+    assert made == ["teacher", "task"]
+    assert transformer["options"]["vocab"] == "task" and transformer["params"] < whole
 
 
 def test_auto_skips_a_transformer_over_the_latency_budget_before_training_it(

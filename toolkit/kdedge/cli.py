@@ -357,8 +357,10 @@ RAY_HELP = (
     default="mlp",
     show_default=True,
     help="Student architecture. transformer: the --teacher folder cut down to some of its layers (-o "
-    "layers=[0,5]; default the first and last) with its vocabulary pruned to the transfer set's tokens. auto: "
-    "train mlp, cnn, bilstm (then transformers of 2, 3 and 4 layers spread evenly, given a --teacher folder) "
+    "layers=[0,5]; default the first and last) and the teacher's whole vocabulary (-o vocab=task: only the "
+    "transfer set's tokens, smaller). auto: "
+    "train mlp, cnn, bilstm (then transformers of 2, 3 and 4 layers spread evenly, given a --teacher folder; "
+    "over --max-params, with the task's tokens) "
     "smallest first and keep the smallest "
     "within --tolerance of the teacher on validation (within --max-params / --max-latency-us); prints the "
     "frontier, and with --output also plots it (OUTPUT-frontier.png).",
@@ -432,8 +434,8 @@ RAY_HELP = (
     metavar="KEY=VALUE",
     help="Student option, repeatable: mlp dim=16 pooling=recurrent|context|attention|mean rnn_hidden=8 window=3 "
     "heads=1 hidden=0 dropout=0.1; cnn dim=64 filters=128 kernel=3; bilstm dim=64 hidden=64; transformer "
-    "layers=[0,5] vocab=task|teacher (teacher: keep all its tokens, so unseen words split as the teacher "
-    "splits them). Defaults: the first value shown.",
+    "layers=[0,5] vocab=teacher|task (task: only the tokens of the transfer set). Defaults: the first value "
+    "shown.",
 )
 @click.option(
     "--init",

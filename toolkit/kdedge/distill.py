@@ -51,7 +51,8 @@ DEFAULT_OPTIONS = {
     "mlp": {"dim": 16, "pooling": "recurrent", "dropout": 0.1},
     "cnn": {"dim": 64, "filters": 128, "kernel": 3},
     "bilstm": {"dim": 64, "hidden": 64},
-    "transformer": {},  # layers: the teacher's first and last (transformer_student.default_layers)
+    # layers: the teacher's first and last (transformer_student.default_layers); vocab: see VOCABULARIES there
+    "transformer": {"vocab": "teacher"},
 }
 
 # How the transformer student trains unless told otherwise (the small students' settings are StudentConfig's
@@ -459,10 +460,15 @@ def choose_student(
         ladder.append((count_params(build(architecture, rows, labels, **candidate.options)), candidate, None, None))
     if teacher_dir and (Path(teacher_dir) / TEACHER_FILE).is_file():
         for layers in transformer_ladder(teacher_dir):
-            candidate = replace(config, architecture="transformer", options={"layers": layers}, **TRANSFORMER_TRAINING)
-            # its size is known once the teacher is cut down and its vocabulary pruned (seconds, no training);
-            # its training takes long, so a latency budget is checked first (training does not change latency)
+            options = {**DEFAULT_OPTIONS["transformer"], "layers": layers}
+            candidate = replace(config, architecture="transformer", options=options, **TRANSFORMER_TRAINING)
+            # its size is known once the teacher is cut down (seconds, no training); its training takes long, so
+            # a latency budget is checked first (training does not change latency)
             untrained = new_student(dataset, texts, candidate, corpus, teacher_dir)
+            if budget.max_params and untrained.params > budget.max_params and options["vocab"] != "task":
+                # the teacher's whole vocabulary is most of a rung's parameters: pruned to the task's, it may fit
+                candidate = replace(candidate, options={**options, "vocab": "task"})
+                untrained = new_student(dataset, texts, candidate, corpus, teacher_dir)
             latency = latency_us(untrained, dataset.validation.texts) if budget.max_latency_us else None
             ladder.append((untrained.params, candidate, latency, untrained))
     for params, candidate, latency, untrained in sorted(ladder, key=lambda rung: rung[0]):  # smallest first
@@ -583,7 +589,7 @@ def train_student(
     With `config.init == "teacher"`, `vectors` gives the teacher's word vectors for the embedding init; any other
     `config.init` but "random" is a word-vector file (`read_word_vectors`) the embeddings start from. With
     `corpus`, its texts join the transfer set and are read from disk shard by shard. The transformer student
-    is made from the teacher folder `teacher_dir` (its vocabulary pruned to the transfer set's tokens)."""
+    is made from the teacher folder `teacher_dir`."""
     student = untrained or new_student(dataset, texts, config, corpus, teacher_dir)
     vocab = student.vocab
     init_info = None

@@ -2,13 +2,16 @@
 
 Made as DistilBERT initialises its student: keep some of the teacher's layers (by default the first and the
 last), with the teacher's own embeddings, pooler, classification head and pooling, then distil it on the transfer set
-like every other student. Its vocabulary is pruned to the task: the teacher's tokenizer is run over the
-transfer texts and only the tokens that occur are kept, with the special tokens and every single-character
-piece ("x" and "##x"), so an unseen word still splits into pieces instead of becoming unknown. WordPiece
-matches the longest known piece first, and every piece the teacher's tokenizer gives on a transfer text is
-kept, so the pruned tokenizer splits those texts exactly as the teacher's does.
+like every other student. By default it keeps the teacher's whole vocabulary, so every text is split into the
+pieces the teacher reads. With `vocab="task"` the vocabulary is pruned to the task, a smaller model: the
+teacher's tokenizer is run over the transfer texts and only the tokens that occur are kept, with the special
+tokens and every single-character piece ("x" and "##x"), so an unseen word still splits into pieces instead of
+becoming unknown. WordPiece matches the longest known piece first, and every piece the teacher's tokenizer gives
+on a transfer text is kept, so the pruned tokenizer splits those texts exactly as the teacher's does; a word
+no transfer text had is split into other pieces than the teacher's, which costs accuracy where the transfer
+set is small (benchmarks/README.md, "The vocabulary of a transformer rung").
 
-The pruned tokenizer is a `tokenizers` tokenizer.json like every student's (the teacher's normalizer and
+The tokenizer is a `tokenizers` tokenizer.json like every student's (the teacher's normalizer and
 pre-tokenizer), with padding at id 0 and the unknown token at id 1 as kdedge's runtime expects. The model
 takes only the padded id batch: it adds the teacher's [CLS] and [SEP] itself and computes its attention mask
 from ids != 0, so the exported graph runs in the same runtimes as the other students, unchanged.
@@ -55,7 +58,7 @@ class TransformerStudent(nn.Module):
         suffix: list | None = None,
         position_offset: int | None = None,
         pooling: str = "cls",
-        vocab: str = "task",
+        vocab: str = "task",  # students saved before the choice existed were pruned
     ):
         from transformers import AutoConfig, AutoModelForSequenceClassification
 
@@ -113,10 +116,10 @@ class TransformerStudent(nn.Module):
 # default 1-point tolerance (benchmarks/README.md, "Transformer student").
 LADDER_DEPTHS = (2, 3, 4)
 
-# Which of the teacher's tokens a student keeps: "task", those the transfer texts use (plus every single
-# character, so any word still spells out); "teacher", all of them, so the student splits every text as the
-# teacher does, for the teacher's embedding rows (about 11.7M parameters for MiniLM's 30,522 x 384).
-VOCABULARIES = ("task", "teacher")
+# Which of the teacher's tokens a student keeps: "teacher", all of them, so the student splits every text as the
+# teacher does, for the teacher's embedding rows (11.7M parameters for MiniLM's 30,522 x 384); "task", those
+# the transfer texts use (plus every single character, so any word still spells out).
+VOCABULARIES = ("teacher", "task")
 
 
 def spread_layers(count: int, keep: int) -> list[int]:
@@ -291,12 +294,12 @@ def from_teacher(
     label_names: Sequence[str],
     max_length: int,
     layers: list | None = None,
-    vocab: str = "task",
+    vocab: str = "teacher",
     seed: int = 0,
 ):
     """A transformer student made from a fine-tuned teacher folder (`kdedge teacher --out`): the teacher's
-    `layers` (default: first and last), its embeddings gathered to the vocabulary `texts` need (`vocab`
-    "task") or all of them ("teacher"), its pooler and classification head. Returns a `Student`."""
+    `layers` (default: first and last), its embeddings (all of them, or with `vocab` "task" those of the tokens
+    `texts` use), its pooler and classification head. Returns a `Student`."""
     from .students import Student
     from .teacher import TEACHER_FILE, load_classifier
 
