@@ -159,8 +159,9 @@ def _recipe(r: dict) -> tuple[str, str]:
         + (f" + {student['buckets']:,} {'buckets' if kind is None else 'pieces'}" if student.get("buckets") else "")
         + (f", {kind} tokenizer" if kind else "")
     )
-    if student["architecture"] == "transformer":  # its vocabulary is the teacher's, pruned to the transfer set
-        vocab = "the teacher's WordPiece vocabulary, pruned"
+    if student["architecture"] == "transformer":  # the teacher's vocabulary, whole or (before vocab=) pruned
+        whole = student["options"].get("vocab") == "teacher"
+        vocab = f"the teacher's WordPiece vocabulary{'' if whole else ', pruned'}"
     training = (
         student["loss"]
         + (f" T={student['temperature']:g}" if student["loss"] == "kl" else "")
