@@ -17,7 +17,7 @@ ONE="env OMP_NUM_THREADS=1 taskset -c 1"
 # the rungs in this run still had the pruned vocabulary (-o vocab=task, the default then)
 $ONE $KDEDGE distill --data $DATA --teacher $TEACHER --student auto --threads 1 --out runs/k20auto/student \
   --output $R/distill/clinc150-k20-auto.json
-for layers in "[0,5]" "[0,2,3,5]"; do
+for layers in "[0,5]" "[0,2,5]" "[0,2,3,5]"; do
   n=$(($(echo "$layers" | tr -cd , | wc -c) + 1))
   $ONE $KDEDGE distill --data $DATA --teacher $TEACHER --student transformer -o "layers=$layers" -o vocab=teacher \
     --threads 1 --out runs/k20auto/t$n-full --output $R/distill/clinc150-k20-transformer-${n}l-vocab-teacher.json
