@@ -218,13 +218,14 @@ def prune_vocabulary(
             used.update(encoding.ids)
         batch.clear()
 
-    for text in [] if keep_all else texts:
-        batch.append(sanitize(text).replace(MASK, " "))
-        if len(batch) == 4096:
-            count()
-    count()
     if keep_all:
         used.update(vocab.values())
+    else:
+        for text in texts:
+            batch.append(sanitize(text).replace(MASK, " "))
+            if len(batch) == 4096:
+                count()
+        count()
     single = {i for token, i in vocab.items() if len(token.removeprefix(prefix)) == 1}
     # A teacher may hold a second token of either name: all-mpnet-base-v2 has a special "<unk>" beside the
     # "[UNK]" its WordPiece gives. It would clash with the renamed one and is left out: "<unk>" in a text is the
