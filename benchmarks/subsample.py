@@ -1,7 +1,8 @@
-"""A dataset folder with only K training texts per class (validation and test copied whole): a small, many-class
-task made from a larger one, to see how a recipe behaves when data is scarce.
+"""A dataset folder with only K training texts per class, or a fraction of each class (validation and test copied
+whole): a small task made from a larger one, to see how a recipe behaves when data is scarce.
 
 python benchmarks/subsample.py ../shared/datasets/clinc150 runs/proxy/clinc150-k20 --per-class 20
+python benchmarks/subsample.py ../shared/datasets/emotion runs/proxy/emotion-30pct --fraction 0.3
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("source", type=Path, help="a folder with train.jsonl, validation.jsonl and test.jsonl")
     parser.add_argument("out", type=Path)
-    parser.add_argument("--per-class", type=int, default=20)
+    size = parser.add_mutually_exclusive_group(required=True)
+    size.add_argument("--per-class", type=int, help="keep this many texts of every class")
+    size.add_argument("--fraction", type=float, help="keep this share of every class (its balance stays)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     if args.out.exists():
@@ -28,14 +31,19 @@ def main() -> None:
     for row in rows:
         by_label[row["label"]].append(row)
     rng = random.Random(args.seed)
-    kept = [row for label in sorted(by_label) for row in rng.sample(by_label[label], args.per_class)]
+
+    def count(label: str) -> int:
+        return args.per_class or max(1, round(args.fraction * len(by_label[label])))
+
+    kept = [row for label in sorted(by_label) for row in rng.sample(by_label[label], count(label))]
     rng.shuffle(kept)
     args.out.mkdir(parents=True)
     with (args.out / "train.jsonl").open("w", encoding="utf-8") as out:
         out.writelines(json.dumps(row) + "\n" for row in kept)
     for split in ("validation", "test"):
         shutil.copy(args.source / f"{split}.jsonl", args.out)
-    print(f"{len(kept):,} training texts ({args.per_class} per class, seed {args.seed}) in {args.out}")
+    share = f"{args.per_class} per class" if args.per_class else f"{args.fraction:g} of each class"
+    print(f"{len(kept):,} training texts ({share}, seed {args.seed}) in {args.out}")
 
 
 if __name__ == "__main__":

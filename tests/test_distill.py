@@ -212,6 +212,17 @@ def test_auto_runs_from_a_soft_label_file_alone(tiny_teacher, emotion_small, tmp
     assert f"{result['student']['architecture']} chosen" in choice["reason"]
 
 
+def test_a_student_exactly_on_the_tolerance_edge_is_within():
+    """100 and 90 of 1,000 texts: 0.09 >= 0.1 - 0.01 is False in floats, yet the student is exactly 1 point below."""
+    from kdedge.distill import within_tolerance
+
+    assert not 90 / 1000 >= 100 / 1000 - 0.01  # the float comparison this replaces
+    assert within_tolerance(90 / 1000, 100 / 1000, 0.01, 1000)
+    assert not within_tolerance(89 / 1000, 100 / 1000, 0.01, 1000)
+    assert within_tolerance(2749 / 3000, 2779 / 3000, 0.01, 3000)
+    assert within_tolerance(102 / 300, 103 / 300, 0.005, 300) and not within_tolerance(101 / 300, 103 / 300, 0.005, 300)
+
+
 def test_auto_walks_the_frontier_within_its_budget(tiny_teacher, emotion_small, tmp_path):
     from kdedge.distill import Budget
 

@@ -411,6 +411,13 @@ CANDIDATES = ("mlp", "cnn", "bilstm")
 TOLERANCE = 0.01  # a student within 1 point of the teacher's validation accuracy is good enough
 
 
+def within_tolerance(accuracy: float, teacher_accuracy: float, tolerance: float, texts: int) -> bool:
+    """Whether a student's validation accuracy is at most `tolerance` below the teacher's, both fractions of the
+    same `texts`. Compared in texts, not floats: a student exactly on the edge (10 of 1,000 texts below at 1 point)
+    is within, where the float comparison says yes or no depending on rounding."""
+    return round(accuracy * texts) >= round(teacher_accuracy * texts) - round(tolerance * texts, 6)
+
+
 @dataclass
 class Budget:
     """What `--student auto` may spend: how far below the teacher a student may stay (validation accuracy, as
@@ -514,7 +521,7 @@ def choose_student(
         tried.append(point)
         if best is None or accuracy > best[1]["best_val_accuracy"]:
             best = (student, training, point)
-        if accuracy >= teacher_val_accuracy - budget.tolerance:
+        if within_tolerance(accuracy, teacher_val_accuracy, budget.tolerance, len(dataset.validation.labels)):
             best = (student, training, point)
             rule = f"the smallest student within {100 * budget.tolerance:g} point of the teacher on validation"
             break
