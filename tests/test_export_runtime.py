@@ -245,3 +245,44 @@ def test_predict_cli_on_a_bad_bundle(tmp_path):
         [sys.executable, "-m", "kdedge", "predict", str(tmp_path), "x"], capture_output=True, text=True
     )
     assert proc.returncode == 1 and proc.stderr.strip() == f"Error: {tmp_path}: not a kdedge bundle (no manifest.json)"
+
+
+def test_openvino_int8_keeps_full_quantization_only_when_it_keeps_the_answers(tmp_path):
+    """A bag of words: full int8 agrees with fp32 and is kept; checked against answers it cannot agree with,
+    weight-only int8 is kept instead. Either way the bundle holds one int8 model and no leftover candidate."""
+    import openvino as ov
+    from onnx import TensorProto, helper
+
+    from kdedge.export import MIN_AGREEMENT, export_openvino
+
+    rng = np.random.default_rng(0)
+    table, weight = rng.normal(size=(200, 32)).astype(np.float32), rng.normal(size=(32, 3)).astype(np.float32)
+    constants = {"table": table, "weight": weight, "axes": np.array([1], np.int64)}
+    graph = helper.make_graph(
+        [
+            helper.make_node("Gather", ["table", "ids"], ["vectors"]),
+            helper.make_node("ReduceMean", ["vectors", "axes"], ["mean"], keepdims=0),
+            helper.make_node("MatMul", ["mean", "weight"], ["logits"]),
+        ],
+        "bag",
+        [helper.make_tensor_value_info("ids", TensorProto.INT64, ["batch", "length"])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", 3])],
+        [numpy_helper.from_array(value, name) for name, value in constants.items()],
+    )
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]), tmp_path / "model.onnx")
+    ids = rng.integers(0, 200, size=(300, 8))
+    logits = table[ids].mean(1) @ weight
+    calibration = [ids[i : i + 1] for i in range(50)]
+    for name, answers, mode in (("kept", logits, "post-training"), ("fallback", -logits, "int8 weights")):
+        folder = tmp_path / name
+        info = export_openvino(tmp_path / "model.onnx", folder, calibration, (ids, answers))
+        assert info["mode"].startswith(mode), info
+        assert sorted(p.name for p in folder.iterdir()) == [
+            "model.bin",
+            "model.int8.bin",
+            "model.int8.xml",
+            "model.xml",
+        ]
+        int8 = ov.Core().compile_model(str(folder / "model.int8.xml"), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+        assert (int8(ids)[0].argmax(1) == logits.argmax(1)).mean() >= MIN_AGREEMENT
+    assert "below 99%" in info["why"] and info["full_int8_validation_agreement"] == 0
