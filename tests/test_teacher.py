@@ -139,6 +139,12 @@ def test_canonical_keeps_case_and_collapses_space():
     assert canonical(" Hello\tWORLD  ") == "Hello WORLD"
 
 
+def test_a_mean_pooled_teacher_does_not_count_the_pooler_it_never_reads(tiny_teacher, tiny_mean_teacher):
+    cls, mean = Teacher.from_pretrained(tiny_teacher), Teacher.from_pretrained(tiny_mean_teacher)
+    pooler = sum(p.numel() for p in cls.model.base_model.pooler.parameters())
+    assert pooler > 0 and mean.params == cls.params - pooler
+
+
 @pytest.mark.parametrize("family", ["tiny_teacher", "tiny_mean_teacher"])
 def test_exported_teacher_reproduces_the_torch_teacher(family, request, emotion_small, tmp_path, recwarn):
     """The ONNX teacher (fast labeling, benchmark rows) answers like torch, whatever its pooling: fp32 to float

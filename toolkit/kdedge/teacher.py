@@ -205,7 +205,10 @@ class Teacher:
 
     @property
     def params(self) -> int:
-        return sum(p.numel() for p in self.model.parameters())
+        """Parameters that make the logits: a mean-pooled BERT's [CLS] pooler is never read, so not counted."""
+        pooler = getattr(self.model.base_model, "pooler", None)
+        unread = {id(p) for p in pooler.parameters()} if self.pooling == "mean" and pooler is not None else set()
+        return sum(p.numel() for p in self.model.parameters() if id(p) not in unread)
 
     @property
     def fingerprint(self) -> str:
