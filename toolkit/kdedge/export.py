@@ -223,18 +223,13 @@ def export_openvino(onnx_path: Path, folder: Path, calibration_ids: list[np.ndar
         return {**fallback, "why": why}
     ov.save_model(quantized, str(folder / "model.int8-full.xml"), compress_to_fp16=False)
     full_size, small_size = ((folder / f"model.{name}.bin").stat().st_size for name in ("int8-full", "int8"))
-    larger = full_size > small_size
+    if full_size > small_size:
+        for suffix in (".xml", ".bin"):
+            (folder / f"model.int8-full{suffix}").unlink()
+        why = f"full quantization's weights take {full_size:,} bytes, weight-only int8 {small_size:,}"
+        return {**fallback, "why": why}
     for suffix in (".xml", ".bin"):
-        full = folder / f"model.int8-full{suffix}"
-        if larger:
-            full.unlink()
-        else:
-            full.replace(folder / f"model.int8{suffix}")
-    if larger:
-        return {
-            **fallback,
-            "why": f"full quantization's weights take {full_size:,} bytes, weight-only int8 {small_size:,}",
-        }
+        (folder / f"model.int8-full{suffix}").replace(folder / f"model.int8{suffix}")
     return {
         "mode": "post-training quantization (weights and activations, MINMAX ranges)",
         "full_int8_validation_agreement": agreement,
