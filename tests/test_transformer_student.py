@@ -16,10 +16,10 @@ from kdedge.distill import StudentConfig, distill
 from kdedge.errors import KdedgeError
 from kdedge.export import export_student
 from kdedge.runtime import MODEL_FILES, TextClassifier
-from kdedge.students import Student, fit
+from kdedge.students import Student
 from kdedge.teacher import Teacher, default_base_model
 from kdedge.text import PAD_ID, UNK_ID
-from kdedge.transformer_student import LayerMatching, from_teacher, prune_vocabulary
+from kdedge.transformer_student import from_teacher, prune_vocabulary
 
 
 def _teacher_ids(tokenizer_file: Path, texts: list[str], max_length: int = 512) -> list[list[int]]:
@@ -120,51 +120,6 @@ def test_transformer_student_distils_saves_and_runs_in_every_runtime(family, req
         assert agreement >= 0.9, (backend, precision, agreement)
         report = conformance.check(classifier, vectors)
         assert report["id_mismatches"] == 0 and report["label_mismatches"] == 0
-
-
-@pytest.mark.parametrize("family", ["tiny_teacher", "tiny_mpnet_teacher", "tiny_mean_teacher"])
-def test_layer_matching_compares_each_kept_layer_with_the_teachers(family, request, few_texts):
-    """The layer-matching loss is nothing for the teacher itself, something for a student cut from it, and
-    training on it moves the student's layer towards the teacher's; the logits it returns are the model's."""
-    teacher_dir = request.getfixturevalue(family)
-    dataset = load_dataset(str(few_texts))
-    texts = dataset.train.texts
-    whole = from_teacher(teacher_dir, texts, dataset.label_names, 64, layers=[0, 1])
-    ids = torch.from_numpy(whole.vocab.encode(texts[:32], pad_to="max"))
-    itself = LayerMatching(whole.model, [0, 1], weight=1.0)
-    logits, term = itself(whole.model, ids)
-    assert torch.allclose(logits, whole.model(ids), atol=1e-5) and float(term) < 1e-8
-    cut = from_teacher(teacher_dir, texts, dataset.label_names, 64, layers=[1])  # the second layer alone
-    matching = LayerMatching(whole.model, [1], weight=3.0)
-    with torch.no_grad():
-        before = matching(cut.model.eval(), ids)[1].item()
-    assert before > 1e-3
-    logits = whole.model(ids).detach().numpy()
-    val_ids = whole.vocab.encode(dataset.validation.texts, pad_to="max")
-    fit(
-        cut.model,
-        ids.numpy(),
-        logits,
-        val_ids,
-        dataset.validation.labels,
-        loss="kl",
-        epochs=3,
-        lr=1e-3,
-        patience=3,
-        progress=False,
-        matching=LayerMatching(whole.model, [1], weight=100.0),
-    )
-    with torch.no_grad():
-        assert matching(cut.model.eval(), ids)[1].item() < 0.5 * before
-    assert all(not p.requires_grad for p in whole.model.parameters())  # the teacher is not trained
-
-
-def test_distill_with_layer_loss_records_it(tiny_teacher, few_texts, tmp_path):
-    dataset = load_dataset(str(few_texts))
-    config = StudentConfig.for_architecture("transformer", epochs=1, lr=1e-3, layer_loss=1.0)
-    result = distill(dataset, tmp_path / "student", tiny_teacher, config, augment=1, progress=False, log=print)
-    assert result["student"]["layer_loss"] == 1.0
-    assert Student.from_pretrained(tmp_path / "student").params == result["params"]
 
 
 def _teacher_rows(teacher: Path, student: Student) -> list[int]:

@@ -449,13 +449,6 @@ RAY_HELP = (
 @click.option("--epochs", default=None, type=POSITIVE, help="Maximum epochs [default: 30; transformer 4].")
 @click.option("--lr", default=None, type=POSITIVE_FLOAT, help="Peak learning rate [default: 0.01; transformer 1e-4].")
 @click.option("--batch-size", default=None, type=POSITIVE, help="[default: 256; transformer 64]")
-@click.option(
-    "--layer-loss",
-    default=None,
-    type=click.FloatRange(min=0),
-    help="transformer students: weight of a second loss that teaches each kept layer to give the pooled vector "
-    "of the teacher's layer it was copied from (Patient KD; 0: logits only) [default: 0].",
-)
 @click.option("--seed", default=0, show_default=True, type=NON_NEGATIVE)
 @click.option(
     "--threads",
@@ -506,7 +499,6 @@ def distill(
     epochs,
     lr,
     batch_size,
-    layer_loss,
     seed,
     threads,
     bf16,
@@ -532,8 +524,6 @@ def distill(
     student_options = parse_options(options)
     if architecture == "auto" and student_options:
         raise click.BadParameter("--student auto trains each candidate with its defaults", param_hint="'-o'")
-    if layer_loss and architecture not in ("transformer", "auto"):
-        raise click.BadParameter("only a transformer student has layers to match", param_hint="'--layer-loss'")
     if architecture == "transformer" and not teacher_dir:
         raise click.UsageError("--student transformer is made from the teacher: pass --teacher (its folder)")
     if architecture != "auto":
@@ -553,7 +543,7 @@ def distill(
         form = teacher_form(teacher_dir, "auto", "int8", bf16, on_ray=True)
         ray_label(corpus, shards, teacher_dir, form, ray_address, text_column, 64, None, 1, 10000, quiet)
     dataset = load_data(data, text_column, label_column, quiet)
-    given = {"epochs": epochs, "lr": lr, "batch_size": batch_size, "layer_loss": layer_loss}
+    given = {"epochs": epochs, "lr": lr, "batch_size": batch_size}
     config = lib.StudentConfig.for_architecture(
         architecture,
         vocab_size=vocab_size,

@@ -84,8 +84,6 @@ class StudentConfig:
     # embedding_init; read_word_vectors)
     init: str = "random"
     length_buckets: bool = False  # batches of similar length (kdedge.students.epoch_batches)
-    # transformer: weight of the loss that matches each kept layer to the teacher's (transformer_student.LayerMatching)
-    layer_loss: float = 0.0
     device: str = "cpu"  # where the student trains ("cuda": a GPU); it runs on the CPU either way
 
     @classmethod
@@ -618,13 +616,6 @@ def train_student(
                 )
             rows = [2 + i for i in found]  # words the file lacks keep their random start, at the same scale
             table[rows] = torch.from_numpy(embedding_init(np.stack(list(found.values())), table.shape[1]))
-    matching = None
-    if config.layer_loss and config.architecture == "transformer":
-        from .transformer_student import LayerMatching, every_layer
-
-        whole = replace(config, options={**config.options, "layers": every_layer(teacher_dir)})
-        teacher = new_student(dataset, texts, whole, corpus, teacher_dir).model
-        matching = LayerMatching(teacher, student.model.layers, config.layer_loss)
     if corpus:
 
         def in_memory(start: int) -> tuple[list[str], np.ndarray]:
@@ -654,7 +645,6 @@ def train_student(
         desc=f"student {config.architecture}",
         by_length=config.length_buckets,
         device=config.device,
-        matching=matching,
     )
     if init_info:
         report["embedding_init"] = init_info

@@ -69,26 +69,17 @@ def resolve_pooling(choice: str, base_model: str | Path, model: nn.Module) -> st
     return choice  # an explicit "mean" the head cannot take fails in MeanPooled
 
 
-def masked_mean(states: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-    """The mean of each text's hidden states over its tokens (padding left out)."""
-    mask = attention_mask.unsqueeze(-1).to(states.dtype)
-    return (states * mask).sum(1) / mask.sum(1).clamp(min=1)
-
-
-def head_logits(model: nn.Module, pooled: torch.Tensor) -> torch.Tensor:
-    """The classifier's head applied to one pooled vector per text."""
-    head = model.classifier
-    if isinstance(head, nn.Linear):  # BERT: dropout and a linear layer where the [CLS] pooler's output went
-        return head(model.dropout(pooled))
-    return head(pooled.unsqueeze(1))  # RoBERTa / MPNet: the head reads position 0 of what it is given
-
-
 def mean_pooled_logits(
     model: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor, **inputs: torch.Tensor | None
 ) -> torch.Tensor:
     """The classifier's logits with its head reading the masked mean of the last hidden states."""
     states = model.base_model(input_ids=input_ids, attention_mask=attention_mask, **inputs).last_hidden_state
-    return head_logits(model, masked_mean(states, attention_mask))
+    mask = attention_mask.unsqueeze(-1).to(states.dtype)
+    pooled = (states * mask).sum(1) / mask.sum(1).clamp(min=1)
+    head = model.classifier
+    if isinstance(head, nn.Linear):  # BERT: dropout and a linear layer where the [CLS] pooler's output went
+        return head(model.dropout(pooled))
+    return head(pooled.unsqueeze(1))  # RoBERTa / MPNet: the head reads position 0 of what it is given
 
 
 class MeanPooled(nn.Module):

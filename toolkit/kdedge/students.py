@@ -399,7 +399,6 @@ def fit(
     desc: str = "train",
     by_length: bool = False,
     device: str = "cpu",
-    matching: Callable[[nn.Module, torch.Tensor], tuple[torch.Tensor, torch.Tensor]] | None = None,
 ) -> dict:
     """Train with Adam and a cosine schedule, keep the epoch with the best validation accuracy.
 
@@ -407,9 +406,7 @@ def fit(
     arrays (`train_ids`, `targets`) or a data source with `__len__` and `epoch(generator, batch_size)` (targets
     None), such as `StreamData`, which reads a corpus's soft labels from disk in bounded memory. `by_length`
     batches array examples by text length (`epoch_batches`). `device` is where the training runs ("cuda": a GPU);
-    the model ends on the CPU either way, where a student runs. `matching(model, ids)`, if given, runs a batch
-    instead of `model(ids)` and returns its logits and a loss term added to the distillation loss
-    (`transformer_student.LayerMatching`).
+    the model ends on the CPU either way, where a student runs.
     Returns the training history and the best epoch; the model ends with the best epoch's weights.
     """
     torch.manual_seed(seed)
@@ -431,11 +428,7 @@ def fit(
         total = 0.0
         for x, y in data.epoch(generator, batch_size):
             x, y = x.to(device), y.to(device)
-            if matching is None:
-                value = distillation_loss(model(_trim(x)), y, loss, temperature)
-            else:
-                logits, term = matching(model, _trim(x))
-                value = distillation_loss(logits, y, loss, temperature) + term
+            value = distillation_loss(model(_trim(x)), y, loss, temperature)
             optimizer.zero_grad(set_to_none=True)
             value.backward()
             optimizer.step()

@@ -30,7 +30,7 @@ from torch import nn
 
 from .augment import MASK
 from .errors import KdedgeError
-from .pooling import head_logits, masked_mean, mean_pooled_logits
+from .pooling import mean_pooled_logits
 from .text import PAD, PAD_ID, UNK, Vocabulary, sanitize
 
 # The teacher families a student can be cut from: WordPiece vocabularies, layers under `.layer.N.`. MPNet (as
@@ -91,19 +91,6 @@ class TransformerStudent(nn.Module):
             return mean_pooled_logits(self.model, ids, mask, position_ids=self.position_ids(mask))
         return self.model(input_ids=ids, attention_mask=mask, position_ids=self.position_ids(mask)).logits
 
-    def forward_with_states(self, ids: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        """The logits and, for each of the model's layers, its output read as the head reads the last one (the
-        first token, or the masked mean): what `LayerMatching` compares with the teacher's."""
-        ids = self.wrap(ids)
-        mask = (ids != PAD_ID).to(torch.int64)
-        inputs = {"attention_mask": mask, "position_ids": self.position_ids(mask), "output_hidden_states": True}
-        if self.pooling == "mean":
-            states = self.model.base_model(input_ids=ids, **inputs).hidden_states[1:]
-            pooled = [masked_mean(layer, mask) for layer in states]
-            return head_logits(self.model, pooled[-1]), pooled
-        out = self.model(input_ids=ids, **inputs)
-        return out.logits, [layer[:, 0] for layer in out.hidden_states[1:]]
-
     def position_ids(self, mask: torch.Tensor) -> torch.Tensor | None:
         """None (the model's own 0, 1, 2, ...), or for teachers that count positions from their padding id the
         teacher's numbering: offset + 1, offset + 2, ... for tokens and the offset itself for padding."""
@@ -122,31 +109,6 @@ class TransformerStudent(nn.Module):
         for k, token in enumerate(self.suffix):
             ids = torch.where(positions == lengths + len(self.prefix) + k, torch.full_like(ids, token), ids)
         return ids
-
-
-class LayerMatching:
-    """Patient knowledge distillation (Sun et al., 2019): besides the teacher's logits, each layer of the student
-    learns to give the pooled vector that the teacher's layer it was copied from gives. Both vectors are scaled
-    to unit length; the term is `weight` times their squared distance, summed over the student's layers and
-    averaged over the batch. `teacher`: the teacher at full depth with the student's tokenizer (a
-    `TransformerStudent` keeping every layer), run without gradients. Called as `fit`'s `matching`."""
-
-    def __init__(self, teacher: TransformerStudent, layers: list[int], weight: float) -> None:
-        self.teacher = teacher.eval().requires_grad_(False)
-        self.layers = layers
-        self.weight = weight
-
-    def __call__(self, student: TransformerStudent, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        logits, states = student.forward_with_states(ids)
-        self.teacher.to(ids.device)
-        with torch.no_grad():
-            targets = self.teacher.forward_with_states(ids)[1]
-        unit = nn.functional.normalize
-        distance = sum(
-            (unit(state, dim=-1) - unit(targets[layer], dim=-1)).pow(2).sum(-1).mean()
-            for state, layer in zip(states, self.layers, strict=True)
-        )
-        return logits, self.weight * distance
 
 
 # The depths `--student auto` tries, shallowest first (each at most the teacher's own depth). Chosen on CLINC150
@@ -172,18 +134,9 @@ def default_layers(count: int) -> list[int]:
     return spread_layers(count, 2)
 
 
-def depth(teacher_dir: str | Path) -> int:
-    """How many layers the teacher folder's model has."""
-    return json.loads((Path(teacher_dir) / "config.json").read_text(encoding="utf-8"))["num_hidden_layers"]
-
-
-def every_layer(teacher_dir: str | Path) -> list[int]:
-    return list(range(depth(teacher_dir)))
-
-
 def ladder(teacher_dir: str | Path) -> list[list[int]]:
     """The layer lists of `--student auto`'s transformer rungs for this teacher folder (LADDER_DEPTHS)."""
-    count = depth(teacher_dir)
+    count = json.loads((Path(teacher_dir) / "config.json").read_text(encoding="utf-8"))["num_hidden_layers"]
     rungs = [spread_layers(count, depth) for depth in LADDER_DEPTHS]
     return [layers for i, layers in enumerate(rungs) if layers not in rungs[:i]]
 
