@@ -6,18 +6,21 @@ python benchmarks/compare_teachers.py runs/teacher-minilm-clinc150 runs/teacher-
     --data ../shared/datasets/clinc150 --output benchmarks/results/teachers-clinc150-minilm-vs-mpnet.json
 
 A teacher may also be given by its soft-label file (`.npz`, with the held-out texts labelled): a teacher
-fine-tuned on another machine whose weights stayed there.
+fine-tuned on another machine whose weights stayed there. Either model may also be a saved student folder
+(`kdedge distill --out`), to compare two students or a student with a teacher.
 """
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from kdedge.data import load_dataset
 from kdedge.evaluate import mcnemar, wilson_interval
 from kdedge.results import record_environment, write_json
 from kdedge.softlabels import SoftLabels
-from kdedge.teacher import Teacher, default_bf16
+from kdedge.students import Student
+from kdedge.teacher import TEACHER_FILE, Teacher, default_bf16
 
 
 class CachedTeacher:
@@ -32,8 +35,23 @@ class CachedTeacher:
         return self.cache.lookup(texts)
 
 
-def load_teacher(source: str, label_names: list[str]) -> Teacher | CachedTeacher:
-    return CachedTeacher(source, label_names) if source.endswith(".npz") else Teacher.from_pretrained(source)
+class SavedStudent:
+    """A student folder, read as a teacher is (it runs in fp32 whatever the bf16 setting)."""
+
+    form = None
+
+    def __init__(self, path: str) -> None:
+        self.student = Student.from_pretrained(path)
+        self.params = self.student.params
+
+    def logits(self, texts: list[str], bf16: bool = False):
+        return self.student.logits(texts)
+
+
+def load_teacher(source: str, label_names: list[str]) -> Teacher | CachedTeacher | SavedStudent:
+    if source.endswith(".npz"):
+        return CachedTeacher(source, label_names)
+    return Teacher.from_pretrained(source) if (Path(source) / TEACHER_FILE).is_file() else SavedStudent(source)
 
 
 def main() -> None:
@@ -67,7 +85,7 @@ def main() -> None:
     write_json(
         args.output,
         {
-            "benchmark": "two teachers, paired on the same texts (exact McNemar)",
+            "benchmark": "two models, paired on the same texts (exact McNemar)",
             "teacher_a": args.teacher_a,
             "teacher_b": args.teacher_b,
             "params": {name: t.params for name, t in teachers.items()},
