@@ -165,7 +165,9 @@ def _recipe(r: dict) -> tuple[str, str]:
     training = (
         student["loss"]
         + (f" T={student['temperature']:g}" if student["loss"] == "kl" else "")
+        + (f" + layer loss x{student['layer_loss']:g}" if student.get("layer_loss") else "")
         + f", lr {student['lr']:g}, batch {student['batch_size']}"
+        + (f", {student['epochs']} epochs, patience {student['patience']}" if "patience" in student else "")
         + (", length buckets" if student.get("length_buckets") else "")
         + _init(r)
     )
