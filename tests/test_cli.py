@@ -62,6 +62,8 @@ def test_distill_command_records_its_threads(tiny_teacher, emotion_small, tmp_pa
         str(tiny_teacher),
         "--epochs",
         "1",
+        "--patience",
+        "3",
         "--vocab-size",
         "500",
         "--augment",
@@ -70,6 +72,7 @@ def test_distill_command_records_its_threads(tiny_teacher, emotion_small, tmp_pa
     proc = kdedge("distill", *args, "--threads", "1", "--out", str(tmp_path / "s"), "--output", str(out), "--quiet")
     assert proc.returncode == 0, proc.stderr
     result = json.loads(out.read_text())
+    assert result["student"]["patience"] == 3 and result["student"]["epochs"] == 1
     assert result["torch_threads"] == 1 and result["command"].startswith("python -m kdedge distill --data ")
     assert "--threads 1" in result["command"]
     assert result["labeling"]["device"] == describe_device(resolve_device("auto"))  # --device auto: cpu here

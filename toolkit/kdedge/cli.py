@@ -447,6 +447,12 @@ RAY_HELP = (
     "Tang et al.'s word2vec init); reduced to the embedding size by PCA.",
 )
 @click.option("--epochs", default=None, type=POSITIVE, help="Maximum epochs [default: 30; transformer 4].")
+@click.option(
+    "--patience",
+    default=None,
+    type=POSITIVE,
+    help="Stop after this many epochs without a better validation accuracy [default: 5; transformer 1].",
+)
 @click.option("--lr", default=None, type=POSITIVE_FLOAT, help="Peak learning rate [default: 0.01; transformer 1e-4].")
 @click.option("--batch-size", default=None, type=POSITIVE, help="[default: 256; transformer 64]")
 @click.option("--seed", default=0, show_default=True, type=NON_NEGATIVE)
@@ -497,6 +503,7 @@ def distill(
     options,
     init,
     epochs,
+    patience,
     lr,
     batch_size,
     seed,
@@ -543,7 +550,7 @@ def distill(
         form = teacher_form(teacher_dir, "auto", "int8", bf16, on_ray=True)
         ray_label(corpus, shards, teacher_dir, form, ray_address, text_column, 64, None, 1, 10000, quiet)
     dataset = load_data(data, text_column, label_column, quiet)
-    given = {"epochs": epochs, "lr": lr, "batch_size": batch_size}
+    given = {"epochs": epochs, "patience": patience, "lr": lr, "batch_size": batch_size}
     config = lib.StudentConfig.for_architecture(
         architecture,
         vocab_size=vocab_size,
