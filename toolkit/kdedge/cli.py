@@ -446,12 +446,12 @@ RAY_HELP = (
     "soft-label file), or from a word-vector FILE (GloVe / word2vec / fastText text format, .gz allowed: "
     "Tang et al.'s word2vec init); reduced to the embedding size by PCA.",
 )
-@click.option("--epochs", default=None, type=POSITIVE, help="Maximum epochs [default: 30; transformer 4].")
+@click.option("--epochs", default=None, type=POSITIVE, help="Maximum epochs [default: 30; transformer 8].")
 @click.option(
     "--patience",
     default=None,
     type=POSITIVE,
-    help="Stop after this many epochs without a better validation accuracy [default: 5; transformer 1].",
+    help="Stop after this many epochs without a better validation accuracy [default: 5; transformer 2].",
 )
 @click.option("--lr", default=None, type=POSITIVE_FLOAT, help="Peak learning rate [default: 0.01; transformer 1e-4].")
 @click.option("--batch-size", default=None, type=POSITIVE, help="[default: 256; transformer 64]")
