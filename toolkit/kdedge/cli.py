@@ -363,7 +363,8 @@ RAY_HELP = (
     "over --max-params, with the task's tokens) "
     "smallest first and keep the smallest "
     "within --tolerance of the teacher on validation (within --max-params / --max-latency-us); prints the "
-    "frontier, and with --output also plots it (OUTPUT-frontier.png).",
+    "frontier, and with --output also plots it (OUTPUT-frontier.png). Under auto, --epochs, --patience, --lr "
+    "and --batch-size set the small students; the transformers train with their own defaults.",
 )
 @click.option(
     "--tolerance",
