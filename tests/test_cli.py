@@ -1,4 +1,5 @@
 import json
+import re
 import subprocess
 import sys
 
@@ -51,6 +52,17 @@ def test_distill_help_states_the_auto_augmentation_rule():
 
     text = " ".join(kdedge("distill", "--help").stdout.split())
     assert f"about {AUGMENT_TARGET:,} augmented texts in all (at most {AUGMENT_MAX} copies per text)" in text
+
+
+def test_distill_help_states_the_training_defaults():
+    """The help spells the defaults out (start-up imports no torch), so it must follow the code's."""
+    from kdedge.distill import TRANSFORMER_TRAINING, StudentConfig
+
+    text = " ".join(kdedge("distill", "--help").stdout.split())
+    stated = [tuple(map(float, pair)) for pair in re.findall(r"\[default: ([\d.e-]+); transformer ([\d.e-]+)\]", text)]
+    small, rung = StudentConfig(), TRANSFORMER_TRAINING
+    keys = ("epochs", "patience", "lr", "batch_size")  # the options' order in the help
+    assert stated == [(getattr(small, key), rung[key]) for key in keys]
 
 
 def test_distill_command_records_its_threads(tiny_teacher, emotion_small, tmp_path):
