@@ -11,7 +11,6 @@ usage: python benchmarks/gpu/sweep_summary.py LOG_FOLDER SOFT_LABELS DATA GLOVE_
 from __future__ import annotations
 
 import gzip
-import hashlib
 import re
 import shlex
 import sys
@@ -20,6 +19,7 @@ from pathlib import Path
 from kdedge.data import load_dataset
 from kdedge.distill import AUGMENT_SEED, StudentConfig, transfer_set
 from kdedge.results import record_environment, write_json
+from kdedge.runtime import sha256_file
 from kdedge.softlabels import SoftLabels
 from kdedge.students import build, count_params
 from kdedge.text import Vocabulary
@@ -72,7 +72,7 @@ def main(logs: str, soft: str, data: str, glove: str, output: str) -> None:
         if size not in vocab_rows:
             vocab_rows[size] = len(Vocabulary.build(texts, size=size, buckets=StudentConfig.buckets))
         model = build("bilstm", vocab_rows[size], len(dataset.label_names), **found["options"])
-        embedding = count_params(model.embedding)
+        params = count_params(model)
         epochs = []
         for loss, accuracy in EPOCH.findall((Path(logs) / f"{name}.log").read_text()):
             if not epochs or epochs[-1] != [float(loss), float(accuracy)]:
@@ -84,8 +84,8 @@ def main(logs: str, soft: str, data: str, glove: str, output: str) -> None:
                 "arguments": args,
                 **found,
                 "vocabulary_rows": vocab_rows[size],
-                "params": count_params(model),
-                "params_without_embeddings": count_params(model) - embedding,
+                "params": params,
+                "params_without_embeddings": params - count_params(model.embedding),
                 "epochs_done": len(epochs),
                 "train_loss_by_epoch": [e[0] for e in epochs],
                 "val_accuracy_by_epoch": [e[1] for e in epochs],
@@ -103,12 +103,12 @@ def main(logs: str, soft: str, data: str, glove: str, output: str) -> None:
             "2 CPU threads; the kdedge code of this repository's commit that adds this file",
             "sweep_script": SCRIPT.name,
             "common_arguments": "--augment 8 --student bilstm --device cuda --epochs 12 --threads 2, seed 0",
-            "soft_labels_sha256": hashlib.sha256(Path(soft).read_bytes()).hexdigest(),
+            "soft_labels_sha256": sha256_file(Path(soft)),
             "dataset": {"name": dataset.name, "sha256": dataset.checksums},
             "glove": {
                 "made_by": "word_vectors.sh, then cut_vectors.py (to fit the GPU machine's 64 MiB upload)",
                 "words": gzip.decompress(Path(glove).read_bytes()).count(b"\n"),
-                "sha256": hashlib.sha256(Path(glove).read_bytes()).hexdigest(),
+                "sha256": sha256_file(Path(glove)),
             },
             "transfer_set_size": len(texts),
             "runs": runs,
