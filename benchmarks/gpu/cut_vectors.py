@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import sys
 
 from kdedge.text import tokenize
@@ -24,11 +25,13 @@ def main(vectors: str, train: str, out: str) -> None:
     for word in words:
         wanted.update(word[i:j] for i in range(len(word)) for j in range(i + 1, min(len(word), i + LONGEST_PIECE) + 1))
     kept = 0
-    with gzip.open(vectors, "rt", encoding="utf-8") as source, gzip.open(out, "wt", encoding="utf-8") as target:
+    partial = out + ".partial"  # an interrupted run leaves no file that looks finished
+    with gzip.open(vectors, "rt", encoding="utf-8") as source, gzip.open(partial, "wt", encoding="utf-8") as target:
         for line in source:
             if line.split(" ", 1)[0] in wanted:
                 target.write(line)
                 kept += 1
+    os.replace(partial, out)
     print(f"{kept:,} words kept -> {out}")
 
 
