@@ -3,7 +3,10 @@
 letters of one (a word piece of the student's vocabulary is looked up as a word of its own). Words that only
 augmentation brings in are left out, so they start random.
 
-usage: python benchmarks/gpu/cut_vectors.py VECTORS.txt.gz TRAIN.jsonl OUT.txt.gz
+With DIMS, the kept vectors are also projected onto their DIMS leading principal components (centred first):
+narrower embeddings for a student whose embedding table must stay small, still starting from GloVe's geometry.
+
+usage: python benchmarks/gpu/cut_vectors.py VECTORS.txt.gz TRAIN.jsonl OUT.txt.gz [DIMS]
 """
 
 from __future__ import annotations
@@ -13,26 +16,42 @@ import json
 import os
 import sys
 
+import numpy as np
+
 from kdedge.text import tokenize
 
 LONGEST_PIECE = 8
 
 
-def main(vectors: str, train: str, out: str) -> None:
+def wanted_words(train: str) -> set[str]:
     with open(train, encoding="utf-8") as file:
         words = {word for line in file for word in tokenize(json.loads(line)["text"])}
     wanted = set(words)
     for word in words:
         wanted.update(word[i:j] for i in range(len(word)) for j in range(i + 1, min(len(word), i + LONGEST_PIECE) + 1))
-    kept = 0
+    return wanted
+
+
+def project(vectors: np.ndarray, dims: int) -> np.ndarray:
+    """The rows' coordinates on their `dims` leading principal components."""
+    centred = vectors - vectors.mean(axis=0)
+    _, _, components = np.linalg.svd(centred, full_matrices=False)
+    return centred @ components[:dims].T
+
+
+def main(vectors: str, train: str, out: str, dims: str | None = None) -> None:
+    wanted = wanted_words(train)
+    with gzip.open(vectors, "rt", encoding="utf-8") as source:
+        lines = [line for line in source if line.split(" ", 1)[0] in wanted]
+    if dims is not None:
+        rows = [line.split() for line in lines]
+        table = project(np.array([row[1:] for row in rows], dtype=np.float32), int(dims))
+        lines = [row[0] + " " + " ".join(f"{value:.5f}" for value in vector) + "\n" for row, vector in zip(rows, table)]
     partial = out + ".partial"  # an interrupted run leaves no file that looks finished
-    with gzip.open(vectors, "rt", encoding="utf-8") as source, gzip.open(partial, "wt", encoding="utf-8") as target:
-        for line in source:
-            if line.split(" ", 1)[0] in wanted:
-                target.write(line)
-                kept += 1
+    with gzip.open(partial, "wt", encoding="utf-8") as target:
+        target.writelines(lines)
     os.replace(partial, out)
-    print(f"{kept:,} words kept -> {out}")
+    print(f"{len(lines):,} words x {len(lines[0].split()) - 1} dimensions kept -> {out}")
 
 
 if __name__ == "__main__":
