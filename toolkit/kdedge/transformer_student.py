@@ -1,15 +1,15 @@
 """The transformer student: the fine-tuned teacher itself, cut down, as the largest rung of the student ladder.
 
 Made as DistilBERT initialises its student: keep some of the teacher's layers (by default the first and the
-last), with the teacher's own embeddings, pooler, classification head and pooling, then distil it on the transfer set
-like every other student. By default it keeps the teacher's whole vocabulary, so every text is split into the
-pieces the teacher reads. With `vocab="task"` the vocabulary is pruned to the task, a smaller model: the
-teacher's tokenizer is run over the transfer texts and only the tokens that occur are kept, with the special
-tokens and every single-character piece ("x" and "##x"), so an unseen word still splits into pieces instead of
-becoming unknown. WordPiece matches the longest known piece first, and every piece the teacher's tokenizer gives
-on a transfer text is kept, so the pruned tokenizer splits those texts exactly as the teacher's does; a word
-no transfer text had is split into other pieces than the teacher's, which costs accuracy where the transfer
-set is small (benchmarks/README.md, "The vocabulary of a transformer rung").
+last), with the teacher's own embeddings, pooler (unless it reads the mean of the tokens), classification head
+and pooling, then distil it on the transfer set like every other student. By default it keeps the teacher's whole
+vocabulary, so every text is split into the pieces the teacher reads. With `vocab="task"` the vocabulary is
+pruned to the task, a smaller model: the teacher's tokenizer is run over the transfer texts and only the tokens
+that occur are kept, with the special tokens and every single-character piece ("x" and "##x"), so an unseen word
+still splits into pieces instead of becoming unknown. WordPiece matches the longest known piece first, and every
+piece the teacher's tokenizer gives on a transfer text is kept, so the pruned tokenizer splits those texts
+exactly as the teacher's does; a word no transfer text had is split into other pieces than the teacher's, which
+costs accuracy where the transfer set is small (benchmarks/README.md, "The vocabulary of a transformer rung").
 
 The tokenizer is a `tokenizers` tokenizer.json like every student's (the teacher's normalizer and
 pre-tokenizer), with padding at id 0 and the unknown token at id 1 as kdedge's runtime expects. The model
@@ -83,6 +83,10 @@ class TransformerStudent(nn.Module):
         # eager attention: the additive mask is an ordinary tensor op in the exported graph
         hf_config = AutoConfig.for_model(config["model_type"], **settings)
         self.model = AutoModelForSequenceClassification.from_config(hf_config, attn_implementation="eager")
+        if pooling == "mean" and getattr(self.model.base_model, "pooler", None) is not None:
+            # the mean-pooled head never reads BERT's [CLS] pooler: no weights stored, no work done for it (torch
+            # skips a saved pooler's weights when loading, so a rung saved with them still loads)
+            self.model.base_model.pooler = None
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         ids = self.wrap(ids)
