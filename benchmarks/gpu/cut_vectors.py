@@ -3,8 +3,9 @@
 letters of one (a word piece of the student's vocabulary is looked up as a word of its own). Words that only
 augmentation brings in are left out, so they start random.
 
-With DIMS, the kept vectors are also projected onto their DIMS leading principal components (centred first):
-narrower embeddings for a student whose embedding table must stay small, still starting from GloVe's geometry.
+With DIMS, the kept vectors are also reduced to DIMS dimensions by `kdedge distill`'s own PCA
+(`distill.embedding_init`), fitted here on all the kept words. `--init` alone would reduce the 100-d file to a
+narrower student the same way, fitted on the words of the student's vocabulary instead; DIMS only moves that fit.
 
 usage: python benchmarks/gpu/cut_vectors.py VECTORS.txt.gz TRAIN.jsonl OUT.txt.gz [DIMS]
 """
@@ -18,6 +19,7 @@ import sys
 
 import numpy as np
 
+from kdedge.distill import embedding_init
 from kdedge.text import tokenize
 
 LONGEST_PIECE = 8
@@ -32,20 +34,13 @@ def wanted_words(train: str) -> set[str]:
     return wanted
 
 
-def project(vectors: np.ndarray, dims: int) -> np.ndarray:
-    """The rows' coordinates on their `dims` leading principal components."""
-    centred = vectors - vectors.mean(axis=0)
-    _, _, components = np.linalg.svd(centred, full_matrices=False)
-    return centred @ components[:dims].T
-
-
 def main(vectors: str, train: str, out: str, dims: str | None = None) -> None:
     wanted = wanted_words(train)
     with gzip.open(vectors, "rt", encoding="utf-8") as source:
         lines = [line for line in source if line.split(" ", 1)[0] in wanted]
     if dims is not None:
         rows = [line.split() for line in lines]
-        table = project(np.array([row[1:] for row in rows], dtype=np.float32), int(dims))
+        table = embedding_init(np.array([row[1:] for row in rows], dtype=np.float32), int(dims))
         lines = [row[0] + " " + " ".join(f"{value:.5f}" for value in vector) + "\n" for row, vector in zip(rows, table)]
     partial = out + ".partial"  # an interrupted run leaves no file that looks finished
     with gzip.open(partial, "wt", encoding="utf-8") as target:
