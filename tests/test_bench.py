@@ -59,3 +59,22 @@ def test_targets_say_what_was_met_and_what_was_missed():
     assert "- **MISSED**: 75x lower p50" in text
     assert "- **MISSED**: 1.80 points below the teacher" in text
     assert targets(rows[2:]) == []  # no student bundle, nothing to judge
+
+
+def test_the_machine_record_names_the_gpus_only_when_torch_sees_them(monkeypatch):
+    from types import SimpleNamespace
+
+    from kdedge.results import machine
+
+    def fake_torch(names: list[str]) -> SimpleNamespace:
+        cuda = SimpleNamespace(
+            is_available=lambda: bool(names), device_count=lambda: len(names), get_device_name=names.__getitem__
+        )
+        return SimpleNamespace(cuda=cuda)
+
+    monkeypatch.setitem(sys.modules, "torch", fake_torch(["NVIDIA H100 80GB HBM3"]))
+    assert machine()["gpus"] == ["NVIDIA H100 80GB HBM3"]
+    monkeypatch.setitem(sys.modules, "torch", fake_torch([]))
+    assert "gpus" not in machine()
+    monkeypatch.delitem(sys.modules, "torch")  # the runtime never loads torch: nothing is imported to ask
+    assert "gpus" not in machine() and "torch" not in sys.modules

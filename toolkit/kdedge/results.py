@@ -53,7 +53,7 @@ def cpu_flags() -> set[str]:
 
 
 def machine() -> dict:
-    """CPU model, core count and ISA features that matter for speed."""
+    """CPU model, core count and ISA features that matter for speed, and the GPUs torch sees."""
     info = {"platform": platform.platform(), "machine": platform.machine(), "cpu_count": os.cpu_count()}
     with contextlib.suppress(OSError):
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -64,6 +64,11 @@ def machine() -> dict:
     if flags:
         wanted = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "avx_vnni", "amx_tile", "amx_bf16", "amx_int8")
         info["isa"] = [flag for flag in wanted if flag in flags]
+    # Only if torch is already loaded: the runtime records results too and must not import it. A result trained
+    # on a GPU then says which one, not only the host's CPU.
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available():
+        info["gpus"] = [torch.cuda.get_device_name(index) for index in range(torch.cuda.device_count())]
     return info
 
 
