@@ -65,6 +65,28 @@ def test_distill_help_states_the_training_defaults():
     assert stated == [(getattr(small, key), rung[key]) for key in keys]
 
 
+def test_distill_auto_gives_epochs_and_patience_to_every_candidate(emotion_small, tmp_path, monkeypatch):
+    """Under auto, --epochs / --patience reach the transformer rungs too; --lr only the small students."""
+    from click.testing import CliRunner
+
+    from kdedge import distill as lib
+    from kdedge.cli import cli
+    from kdedge.errors import KdedgeError
+
+    seen = {}
+
+    def distill(*args, **kwargs):
+        seen.update(config=args[3], rung_training=kwargs["rung_training"])
+        raise KdedgeError("stopped before any training")
+
+    monkeypatch.setattr(lib, "distill", distill)
+    args = ["--student", "auto", "--epochs", "2", "--patience", "1", "--lr", "0.003", "--out", str(tmp_path / "s")]
+    result = CliRunner().invoke(cli, ["distill", "--data", str(emotion_small), "--quiet", *args])
+    assert result.exit_code == 1 and "stopped before any training" in result.output
+    assert seen["rung_training"] == {"epochs": 2, "patience": 1}
+    assert (seen["config"].epochs, seen["config"].patience, seen["config"].lr) == (2, 1, 0.003)
+
+
 def test_distill_command_records_its_threads(tiny_teacher, emotion_small, tmp_path):
     out = tmp_path / "result.json"
     args = [

@@ -208,6 +208,41 @@ def test_auto_puts_the_transformer_on_the_ladder_by_size(tiny_teacher, few_texts
         assert result["student"]["lr"] == 1e-4 and result["student"]["options"]["layers"] == [0, 1]
 
 
+def test_auto_trains_the_rungs_with_their_own_settings_unless_told(tiny_teacher, few_texts, tmp_path, monkeypatch):
+    """`rung_training` (the CLI's --epochs / --patience under auto) replaces a rung's own epochs and patience;
+    its learning rate and batch size stay the rung's, and the small students keep `config`'s."""
+    from kdedge import distill as distill_module
+    from kdedge.distill import TRANSFORMER_TRAINING, Budget
+
+    seen = {}  # architecture -> the config it was trained with
+    original = distill_module.train_student
+
+    def train_student(dataset, texts, logits, config, *args):
+        seen[config.architecture] = config
+        return original(dataset, texts, logits, config, *args)
+
+    monkeypatch.setattr(distill_module, "train_student", train_student)
+    dataset = load_dataset(str(few_texts))
+    config = StudentConfig(architecture="auto", epochs=1, patience=3, vocab_size=300, buckets=0)
+    budget = Budget(tolerance=-1.0)
+    rung = {"epochs": 1, "patience": 1}
+    distill(
+        dataset,
+        tmp_path / "s",
+        tiny_teacher,
+        config,
+        progress=False,
+        log=lambda m: None,
+        budget=budget,
+        rung_training=rung,
+    )
+    transformer = seen["transformer"]
+    assert TRANSFORMER_TRAINING["epochs"] > 1 and TRANSFORMER_TRAINING["patience"] > 1  # so the override shows
+    assert (transformer.epochs, transformer.patience) == (1, 1)
+    assert (transformer.lr, transformer.batch_size) == (TRANSFORMER_TRAINING["lr"], TRANSFORMER_TRAINING["batch_size"])
+    assert all((seen[name].epochs, seen[name].patience, seen[name].lr) == (1, 3, 0.01) for name in ("mlp", "bilstm"))
+
+
 def test_auto_prunes_the_vocabulary_of_a_transformer_over_the_parameter_budget(
     tiny_teacher, few_texts, tmp_path, monkeypatch
 ):

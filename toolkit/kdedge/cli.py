@@ -363,8 +363,9 @@ RAY_HELP = (
     "over --max-params, with the task's tokens) "
     "smallest first and keep the smallest "
     "within --tolerance of the teacher on validation (within --max-params / --max-latency-us); prints the "
-    "frontier, and with --output also plots it (OUTPUT-frontier.png). Under auto, --epochs, --patience, --lr "
-    "and --batch-size set the small students; the transformers train with their own defaults.",
+    "frontier, and with --output also plots it (OUTPUT-frontier.png). Under auto, --epochs and --patience apply to "
+    "every candidate, --lr and --batch-size to the small students (a transformer rung keeps its own: one rate "
+    "cannot serve both).",
 )
 @click.option(
     "--tolerance",
@@ -447,15 +448,31 @@ RAY_HELP = (
     "soft-label file), or from a word-vector FILE (GloVe / word2vec / fastText text format, .gz allowed: "
     "Tang et al.'s word2vec init); reduced to the embedding size by PCA.",
 )
-@click.option("--epochs", default=None, type=POSITIVE, help="Maximum epochs [default: 30; transformer 8].")
+@click.option(
+    "--epochs",
+    default=None,
+    type=POSITIVE,
+    help="Maximum epochs [default: 30; transformer 8]; under --student auto, for every candidate.",
+)
 @click.option(
     "--patience",
     default=None,
     type=POSITIVE,
-    help="Stop after this many epochs without a better validation accuracy [default: 5; transformer 2].",
+    help="Stop after this many epochs without a better validation accuracy [default: 5; transformer 2]; "
+    "under --student auto, for every candidate.",
 )
-@click.option("--lr", default=None, type=POSITIVE_FLOAT, help="Peak learning rate [default: 0.01; transformer 1e-4].")
-@click.option("--batch-size", default=None, type=POSITIVE, help="[default: 256; transformer 64]")
+@click.option(
+    "--lr",
+    default=None,
+    type=POSITIVE_FLOAT,
+    help="Peak learning rate [default: 0.01; transformer 1e-4]; under --student auto, the small students'.",
+)
+@click.option(
+    "--batch-size",
+    default=None,
+    type=POSITIVE,
+    help="[default: 256; transformer 64]; under --student auto, the small students'.",
+)
 @click.option("--seed", default=0, show_default=True, type=NON_NEGATIVE)
 @click.option(
     "--threads",
@@ -581,6 +598,7 @@ def distill(
         frontier_plot=Path(output).with_name(Path(output).stem + "-frontier.png") if output else None,
         shards=shards,
         device=device,
+        rung_training={key: value for key, value in (("epochs", epochs), ("patience", patience)) if value},
     )
     if output:
         write_json(output, result)

@@ -237,10 +237,14 @@ def distill(
     frontier_plot: str | Path | None = None,
     shards: str | Path | None = None,
     device: str = "cpu",
+    rung_training: dict | None = None,
 ) -> dict:
     """Distil a teacher into a student saved at `out` (an existing `out` is replaced only with `force`);
     returns the result record (test split). The teacher fine-tunes and labels, and the students train, on
     `device` ("cpu", "cuda" or "auto"); the student is saved for, measured and tested on the CPU.
+
+    `rung_training`: under `--student auto`, settings that replace the transformer rungs' own
+    (TRANSFORMER_TRAINING), e.g. {"epochs": 2}; `config`'s training settings are the small students'.
 
     `shards`: a folder of corpus soft labels (`kdedge label --ray`) added to the transfer set and streamed from
     disk during training, so memory stays bounded whatever the corpus size."""
@@ -319,12 +323,14 @@ def distill(
             references,
             corpus,
             teacher_dir,
+            rung_training,
         )
         if frontier_plot:
             from .frontier import plot
 
             plot(choice["frontier"], frontier_plot)
-        settings = TRANSFORMER_TRAINING if student.architecture == "transformer" else {}
+        rung = student.architecture == "transformer"
+        settings = {**TRANSFORMER_TRAINING, **(rung_training or {})} if rung else {}
         config = replace(config, architecture=student.architecture, options=student.options, **settings)
     else:
         student, training = train_student(
@@ -443,6 +449,7 @@ def choose_student(
     references: Sequence[dict] = (),
     corpus: ShardCorpus | None = None,
     teacher_dir: str | Path | None = None,
+    rung_training: dict | None = None,
 ) -> tuple[Student, dict, dict]:
     """Walk the frontier smallest first: skip candidates over the parameter budget (known before training) or
     the latency budget (measured on the trained candidate), and keep the first within `budget.tolerance` of the
@@ -451,7 +458,7 @@ def choose_student(
     same validation split) and the paired test against the teacher. `teacher_val`: the teacher's validation
     predictions. With a transformer `teacher_dir` (a `kdedge teacher` folder), the transformer student made from
     it joins the candidates (in its place by size, usually the largest), trained with its own settings
-    (TRANSFORMER_TRAINING)."""
+    (TRANSFORMER_TRAINING, updated with `rung_training`)."""
     from .frontier import latency_us, table
     from .teacher import TEACHER_FILE
     from .transformer_student import ladder as transformer_ladder
@@ -469,7 +476,8 @@ def choose_student(
     if teacher_dir and (Path(teacher_dir) / TEACHER_FILE).is_file():
         for layers in transformer_ladder(teacher_dir):
             options = {**DEFAULT_OPTIONS["transformer"], "layers": layers}
-            candidate = replace(config, architecture="transformer", options=options, **TRANSFORMER_TRAINING)
+            settings = {**TRANSFORMER_TRAINING, **(rung_training or {})}
+            candidate = replace(config, architecture="transformer", options=options, **settings)
             # its size is known once the teacher is cut down (seconds, no training); its training takes long, so
             # a latency budget is checked first (training does not change latency)
             untrained = new_student(dataset, texts, candidate, corpus, teacher_dir)
