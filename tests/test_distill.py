@@ -194,6 +194,9 @@ def test_auto_measures_word_order_and_explains_its_choice(tiny_teacher, emotion_
     assert result["student"]["architecture"] in ("mlp", "cnn", "bilstm", "transformer")
     assert f"{result['student']['architecture']} chosen" in choice["reason"]
     assert "Word order changes the teacher's answer on" in choice["reason"]
+    # the gap is stated to two decimals, so a pick 0.97 points below a 1-point tolerance does not read as 1.0
+    gap = 100 * (result["teacher_val_accuracy"] - result["val_accuracy"])
+    assert f"{abs(gap):.2f} points {'below' if gap >= 0 else 'above'}" in choice["reason"]
     assert Student.from_pretrained(tmp_path / "student").architecture == result["student"]["architecture"]
 
 

@@ -546,9 +546,9 @@ def choose_student(
     paired = mcnemar(dataset.validation.labels, student.logits(dataset.validation.texts).argmax(1), teacher_val)
     side = "below" if gap >= 0 else "above"
     standing = (
-        f"on par with the teacher ({abs(gap):.1f} points {side}, McNemar p={paired['p_value']:.2f})"
+        f"on par with the teacher ({abs(gap):.2f} points {side}, McNemar p={paired['p_value']:.2f})"
         if paired["verdict"] == "on par"
-        else f"{abs(gap):.1f} points {side} the teacher (McNemar p={paired['p_value']:.2g})"
+        else f"{abs(gap):.2f} points {side} the teacher (McNemar p={paired['p_value']:.2g})"
     )
     reason = f"{chosen['name']} chosen ({student.params / 1e6:.2f}M parameters): {rule}; on validation: {standing}."
     if order:
